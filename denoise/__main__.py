@@ -1,0 +1,3 @@
+from denoise.cli import main
+
+main()

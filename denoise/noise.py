@@ -1,0 +1,93 @@
+"""Noise specs ("gaussian:25", "gaussian:0-50", "salt-and-pepper:0.1") and seeded NumPy noise generators.
+
+Images here are float32 arrays in [0, 1]. Gaussian sigma is given on the 0-255 scale, as in the literature. The
+training pipeline draws the same kinds of noise with TensorFlow ops (see training.py); this module stays free of
+TensorFlow so the CLI can parse specs without importing it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from denoise.errors import NoiseSpecError
+
+GAUSSIAN = "gaussian"
+SALT_AND_PEPPER = "salt-and-pepper"
+_ALIASES = {"gaussian": GAUSSIAN, "gauss": GAUSSIAN, "salt-and-pepper": SALT_AND_PEPPER, "sp": SALT_AND_PEPPER,
+            "salt_and_pepper": SALT_AND_PEPPER, "impulse": SALT_AND_PEPPER}
+_LIMITS = {GAUSSIAN: (0.0, 255.0), SALT_AND_PEPPER: (0.0, 1.0)}
+EXAMPLES = "gaussian:25, gaussian:0-50, salt-and-pepper:0.1 or salt-and-pepper:0.05-0.3"
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """A kind of noise and its level, fixed (low == high) or a range drawn uniformly per image for blind training.
+
+    For Gaussian noise the level is sigma on the 0-255 scale; for salt-and-pepper it is the fraction of pixels hit.
+    """
+
+    kind: str
+    low: float
+    high: float
+
+    @property
+    def is_range(self) -> bool:
+        return self.high > self.low
+
+    def __str__(self) -> str:
+        level = f"{self.low:g}" if not self.is_range else f"{self.low:g}-{self.high:g}"
+        return f"{self.kind}:{level}"
+
+    def with_level(self, level: float) -> "NoiseSpec":
+        return NoiseSpec(self.kind, float(level), float(level))
+
+
+def parse_noise(text: str) -> NoiseSpec:
+    """Parse 'kind:level' or 'kind:low-high'; raise NoiseSpecError naming the valid forms."""
+    kind_text, sep, level_text = text.strip().partition(":")
+    kind = _ALIASES.get(kind_text.strip().lower())
+    if kind is None or not sep:
+        raise NoiseSpecError(f"Cannot read the noise spec {text!r}. Use one of: {EXAMPLES}.")
+    low, high = _parse_level(level_text, text)
+    lowest, highest = _LIMITS[kind]
+    if not (lowest <= low <= high <= highest):
+        raise NoiseSpecError(
+            f"The noise level in {text!r} must lie in {lowest:g}..{highest:g} with low <= high. Example: {EXAMPLES}."
+        )
+    return NoiseSpec(kind, low, high)
+
+
+def _parse_level(level_text: str, whole: str) -> tuple[float, float]:
+    parts = level_text.strip().split("-")
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        raise NoiseSpecError(f"The level in {whole!r} is not a number or a range. Use one of: {EXAMPLES}.") from None
+    if len(values) == 1:
+        return values[0], values[0]
+    if len(values) == 2:
+        return values[0], values[1]
+    raise NoiseSpecError(f"The level in {whole!r} has too many parts. Use one of: {EXAMPLES}.")
+
+
+def add_noise(image: np.ndarray, spec: NoiseSpec, rng: np.random.Generator, clip: bool = True) -> np.ndarray:
+    """Return a noisy copy of a float image in [0, 1]; the level is drawn from the spec's range once per image.
+
+    clip=True keeps the result in [0, 1], as an 8-bit file written from it would be.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    level = rng.uniform(spec.low, spec.high) if spec.is_range else spec.low
+    if spec.kind == GAUSSIAN:
+        noisy = image + rng.standard_normal(image.shape, dtype=np.float32) * np.float32(level / 255.0)
+    else:
+        noisy = _salt_and_pepper(image, level, rng)
+    return np.clip(noisy, 0.0, 1.0) if clip else noisy
+
+
+def _salt_and_pepper(image: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
+    # One decision per pixel position shared by all channels, as a dead sensor pixel or a dropped bit would be.
+    hit = rng.random(image.shape[:-1] + (1,)) < amount
+    salt = rng.random(image.shape[:-1] + (1,)) < 0.5
+    return np.where(hit, salt.astype(np.float32), image).astype(np.float32)

@@ -1,0 +1,18 @@
+"""Shared fixtures: every test runs with caches and config pointed at its own tmp_path, and no network."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out of test output
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path, monkeypatch):
+    """Point Keras' cache and denoise's settings at tmp_path so no test reads or writes the user's home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("KERAS_HOME", str(home / ".keras"))
+    monkeypatch.delenv("DENOISE_DISABLE_PLUGINS", raising=False)
+    yield
