@@ -172,7 +172,7 @@ def missing_message(source: Source, data_dir: Path | None) -> str:
     """Which files are missing, where to put them and where to get them."""
     idx = " and ".join(f"{stem}.gz" for stem in SPLITS.values())
     found_where = f"in {data_dir}" if data_dir is not None else f"in {keras_cache(source)} and could not be downloaded"
-    urls = " or ".join(DOWNLOAD_BASE + name for name in source.download_names)
+    urls = " and ".join(DOWNLOAD_BASE + name for name in source.download_names)
     return (
         f"{source.title} was not found {found_where}. Put either {idx} or {source.npz_name} into the folder you pass "
         f"as --data-dir, or into the Keras cache folder {keras_cache(source)}. Get them from {urls} "
