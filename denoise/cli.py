@@ -1,0 +1,196 @@
+"""The `denoise` command line: the one place that prints, exits and draws progress bars.
+
+TensorFlow takes seconds to import, so it is imported only inside the commands that run a model; `denoise --help`,
+`--version`, `datasets` and `info` never load it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from denoise import __version__
+from denoise.errors import DenoiseError
+from denoise.noise import EXAMPLES as NOISE_EXAMPLES
+from denoise.noise import NoiseSpec, parse_noise
+
+app = typer.Typer(
+    help="Clean folders of noisy images in one command; train a denoising autoencoder on your own images.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_FAILED_FILES = 1  # the run finished but some files failed
+EXIT_ERROR = 2  # nothing was done: bad arguments, missing model, unknown dataset...
+EXIT_INTERRUPTED = 130
+
+
+def _noise(text: str) -> NoiseSpec:
+    try:
+        return parse_noise(text)
+    except DenoiseError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"denoise {__version__}")
+        raise typer.Exit()
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def _quiet_tensorflow() -> None:
+    # TensorFlow's C++ start-up chatter would bury denoise's own messages; must be set before it is imported.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = None,
+) -> None:
+    """Clean folders of noisy images; train, evaluate and inspect denoising models."""
+
+
+NoiseOption = Annotated[
+    NoiseSpec, typer.Option(parser=_noise, metavar="SPEC", help=f"Noise to add, e.g. {NOISE_EXAMPLES}.")
+]
+DatasetOption = Annotated[str, typer.Option("--dataset", "-d", help="A dataset loader; see `denoise datasets`.")]
+PathOption = Annotated[
+    Optional[Path],
+    typer.Option("--path", "--data-dir", help="Where the dataset's files lie (a folder of images for 'folder')."),
+]
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the trained model (.keras).")],
+    dataset: DatasetOption = "folder",
+    path: PathOption = None,
+    noise: NoiseOption = parse_noise("gaussian:0-50"),
+    arch: Annotated[str, typer.Option(help="unet (default), conv (no skips) or dense (784-32-784, 28x28 only).")] = "unet",
+    width: Annotated[int, typer.Option(min=4, help="Filters at the first scale (unet, conv).")] = 32,
+    depth: Annotated[int, typer.Option(min=1, max=5, help="Number of downsampling scales (unet).")] = 3,
+    channels: Annotated[Optional[int], typer.Option(min=1, max=3, help="1 = grayscale, 3 = colour; default: as stored.")] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 20,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    patch_size: Annotated[int, typer.Option(min=8, help="Side of the square training patches.")] = 64,
+    steps_per_epoch: Annotated[Optional[int], typer.Option(min=1, help="Default: one pass over the patches.")] = None,
+    learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
+    lr_schedule: Annotated[str, typer.Option(help="cosine (decays to 2% by the last epoch) or constant.")] = "cosine",
+    validation_fraction: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.1,
+    seed: int = 0,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Use at most this many source images.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint beside --out.")] = False,
+) -> None:
+    """Train a denoising model: clean images in, noise added on the fly, the best epoch kept at --out."""
+    _quiet_tensorflow()
+    from denoise.training import TrainConfig, train as run_training
+
+    config = TrainConfig(
+        dataset=dataset, noise=noise, out=out, data_path=path, arch=arch, width=width, depth=depth,
+        channels=channels, epochs=epochs, batch_size=batch_size, patch_size=patch_size,
+        steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_schedule=lr_schedule,
+        validation_fraction=validation_fraction, seed=seed, limit=limit, resume=resume,
+    )
+    try:
+        result = run_training(config, on_epoch=_print_epoch)
+    except DenoiseError as exc:
+        fail(str(exc))
+    if result.interrupted:
+        typer.echo(f"Interrupted after {result.epochs_done} epochs; the best model so far is at {out}. "
+                   "Continue with the same command plus --resume.", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    typer.echo(f"Done: {result.epochs_done} epochs, best validation PSNR {result.best_psnr:.2f} dB, model at {out}")
+
+
+def _print_epoch(report) -> None:
+    mark = "  (best, saved)" if report.best else ""
+    typer.echo(
+        f"epoch {report.epoch}/{report.epochs}  loss {report.loss:.5f}  validation PSNR: noisy "
+        f"{report.noisy_psnr:.2f} dB -> denoised {report.denoised_psnr:.2f} dB  [{report.seconds:.0f}s]{mark}"
+    )
+
+
+@app.command("eval")
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="The .keras model to evaluate.")],
+    dataset: DatasetOption = "folder",
+    path: PathOption = None,
+    noise: NoiseOption = parse_noise("gaussian:25"),
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Evaluate at most this many images.")] = None,
+    seed: int = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print per-image scores as JSON.")] = False,
+) -> None:
+    """Print PSNR and SSIM of the noisy input and of the model's output on a dataset's images."""
+    _quiet_tensorflow()
+    from denoise.datasets import LoadRequest, load_dataset
+    from denoise.evaluation import evaluate as run_evaluation
+    from denoise.inference import Denoiser
+    from denoise.models import load_model
+
+    try:
+        keras_model, _ = load_model(model)
+        request = LoadRequest(path=path, patch_size=None, validation_fraction=1.0, seed=seed, limit=limit)
+        images = list(load_dataset(dataset, request).validation)[:limit]
+        report = run_evaluation(Denoiser(keras_model), images, noise, seed=seed)
+    except DenoiseError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    s = report.summary()
+    typer.echo(f"{s['count']} images, noise {s['noise']}")
+    typer.echo(f"  noisy input : PSNR {s['noisy_psnr']:6.2f} dB   SSIM {s['noisy_ssim']:.4f}")
+    typer.echo(f"  denoised    : PSNR {s['denoised_psnr']:6.2f} dB   SSIM {s['denoised_ssim']:.4f}")
+
+
+@app.command()
+def datasets() -> None:
+    """List the installed dataset loaders: name, package, version, and whether they load."""
+    from denoise.datasets import find_plugins
+
+    plugins = find_plugins()
+    broken = 0
+    typer.echo(f"{'name':<16} {'package':<20} {'version':<10} status")
+    for plugin in plugins:
+        try:
+            status = "ok  " + plugin.describe()
+        except DenoiseError as exc:
+            status, broken = f"BROKEN: {exc}", broken + 1
+        typer.echo(f"{plugin.name:<16} {plugin.package:<20} {plugin.version:<10} {status}")
+    if broken:
+        raise typer.Exit(EXIT_FAILED_FILES)
+
+
+@app.command()
+def info(model: Annotated[Path, typer.Argument(help="A .keras model file.")]) -> None:
+    """Show what a model is and how it was trained (reads its metadata; no TensorFlow needed)."""
+    from denoise.model_files import describe_model_file
+
+    try:
+        lines = describe_model_file(model)
+    except DenoiseError as exc:
+        fail(str(exc))
+    for line in lines:
+        typer.echo(line)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="denoise")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

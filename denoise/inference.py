@@ -1,0 +1,170 @@
+"""Array in, array out: runs a model on images of any size, padding, tiling and batching as needed.
+
+Large images are cut into tiles whose cores are aligned to the model's downsampling grid and that carry a margin of
+context on every side; only the cores are kept. With a margin wider than the model's effective receptive field
+the stitched result matches whole-image inference, so no seam can be seen, while memory stays bounded by the tile
+size instead of the image size.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from denoise.errors import ModelError
+from denoise.models import fixed_size, model_channels, size_multiple
+
+DEFAULT_TILE = 1024  # core size in pixels; a 1024 + 2*64 tile of the default model needs a few hundred MB
+DEFAULT_MARGIN = 64
+MAX_BATCH_PIXELS = 4_000_000  # pixels per model call; bounds memory when many small images are batched
+
+
+@dataclass(frozen=True)
+class Window:
+    """One tile: the region fed to the model (outer) and the part of its output that is kept (core)."""
+
+    outer: tuple[slice, slice]
+    core: tuple[slice, slice]  # in image coordinates
+    core_in_outer: tuple[slice, slice]
+
+
+class Denoiser:
+    """Runs one Keras model on lists of float32 HxWxC images in [0, 1], of any size and 1 or 3 channels."""
+
+    def __init__(self, model, *, tile: int = DEFAULT_TILE, margin: int = DEFAULT_MARGIN):
+        import tensorflow as tf
+
+        self.model = model
+        self.channels = model_channels(model)
+        self.fixed_size = fixed_size(model)
+        self.multiple = size_multiple(model)
+        self.tile = _round_up(max(tile, self.multiple), self.multiple)
+        self.margin = _round_up(margin, self.multiple)
+        # One traced graph per input shape; reduce_retracing keeps the number of traces small for mixed sizes.
+        self._predict = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+
+    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Denoise each image; images of the same shape are run together in batches."""
+        planes, owners = self._split_channels(images)
+        results = self._run_planes(planes)
+        return [self._merge_channels(image, [results[i] for i in owners[k]]) for k, image in enumerate(images)]
+
+    # Channel handling: a grayscale model cleans each colour channel on its own; a colour model gets gray
+    # images repeated into three channels and its output averaged back.
+    def _split_channels(self, images):
+        planes, owners = [], []
+        for image in images:
+            image = _as_hwc(image)
+            if image.shape[-1] == self.channels:
+                parts = [image]
+            elif self.channels == 1:
+                parts = [image[..., c : c + 1] for c in range(image.shape[-1])]
+            elif image.shape[-1] == 1:
+                parts = [np.repeat(image, self.channels, axis=-1)]
+            else:
+                raise ModelError(f"A {self.channels}-channel model cannot clean {image.shape[-1]}-channel images.")
+            owners.append(list(range(len(planes), len(planes) + len(parts))))
+            planes.extend(np.ascontiguousarray(part, dtype=np.float32) for part in parts)
+        return planes, owners
+
+    def _merge_channels(self, image, outputs):
+        image = _as_hwc(image)
+        if len(outputs) > 1:
+            merged = np.concatenate(outputs, axis=-1)
+        elif outputs[0].shape[-1] != image.shape[-1]:
+            merged = outputs[0].mean(axis=-1, keepdims=True)
+        else:
+            merged = outputs[0]
+        return np.clip(merged, 0.0, 1.0)
+
+    def _run_planes(self, planes: list[np.ndarray]) -> list[np.ndarray]:
+        results: list[np.ndarray | None] = [None] * len(planes)
+        groups = defaultdict(list)
+        for index, plane in enumerate(planes):
+            groups[plane.shape].append(index)
+        for shape, indices in groups.items():
+            if self._needs_tiling(shape):
+                for index in indices:
+                    results[index] = self._run_tiled(planes[index])
+            else:
+                outputs = self._run_same_size([planes[i] for i in indices])
+                for index, output in zip(indices, outputs):
+                    results[index] = output
+        return results
+
+    def _needs_tiling(self, shape) -> bool:
+        return self.fixed_size is None and max(shape[:2]) > self.tile + 2 * self.margin
+
+    def _run_same_size(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Pad a group of equally sized images to the model's grid, run them in memory-bounded batches, crop."""
+        height, width = images[0].shape[:2]
+        self._check_size(height, width)
+        padded = [self._pad(image) for image in images]
+        per_batch = max(1, MAX_BATCH_PIXELS // padded[0][..., 0].size)
+        outputs = []
+        for start in range(0, len(padded), per_batch):
+            batch = np.stack(padded[start : start + per_batch])
+            outputs.extend(np.asarray(self._predict(batch))[:, :height, :width, :])
+        return outputs
+
+    def _run_tiled(self, image: np.ndarray) -> np.ndarray:
+        height, width = image.shape[:2]
+        padded = self._pad(image)
+        output = np.empty_like(padded)
+        windows = plan_windows(padded.shape[0], padded.shape[1], self.tile, self.margin)
+        by_shape = defaultdict(list)
+        for window in windows:
+            by_shape[padded[window.outer].shape].append(window)
+        for shape, group in by_shape.items():
+            per_batch = max(1, MAX_BATCH_PIXELS // (shape[0] * shape[1]))
+            for start in range(0, len(group), per_batch):
+                chunk = group[start : start + per_batch]
+                results = np.asarray(self._predict(np.stack([padded[w.outer] for w in chunk])))
+                for window, result in zip(chunk, results):
+                    output[window.core] = result[window.core_in_outer]
+        return output[:height, :width]
+
+    def _pad(self, image: np.ndarray) -> np.ndarray:
+        height, width = image.shape[:2]
+        pad_h, pad_w = _round_up(height, self.multiple) - height, _round_up(width, self.multiple) - width
+        if not (pad_h or pad_w):
+            return image
+        # Mirror padding keeps image statistics at the border; tiny images fall back to repeating the edge.
+        mode = "reflect" if pad_h < height and pad_w < width else "edge"
+        return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)
+
+    def _check_size(self, height: int, width: int) -> None:
+        if self.fixed_size and (height, width) != self.fixed_size:
+            raise ModelError(
+                f"This model only takes {self.fixed_size[0]}x{self.fixed_size[1]} images (a dense autoencoder), "
+                f"not {height}x{width}. Use a convolutional model (--arch unet) for other sizes."
+            )
+
+
+def plan_windows(height: int, width: int, tile: int, margin: int) -> list[Window]:
+    """Tiles covering a height x width image: cores of `tile` pixels, each with up to `margin` pixels of context."""
+    windows = []
+    for y0 in range(0, height, tile):
+        for x0 in range(0, width, tile):
+            y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
+            oy0, ox0 = max(0, y0 - margin), max(0, x0 - margin)
+            oy1, ox1 = min(height, y1 + margin), min(width, x1 + margin)
+            windows.append(
+                Window(
+                    outer=(slice(oy0, oy1), slice(ox0, ox1)),
+                    core=(slice(y0, y1), slice(x0, x1)),
+                    core_in_outer=(slice(y0 - oy0, y1 - oy0), slice(x0 - ox0, x1 - ox0)),
+                )
+            )
+    return windows
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _as_hwc(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, dtype=np.float32)
+    return image[..., None] if image.ndim == 2 else image

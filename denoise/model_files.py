@@ -1,0 +1,62 @@
+"""Reading what a `.keras` model file is and how it was trained, without importing TensorFlow.
+
+A `.keras` file is a zip archive holding Keras' config.json, metadata.json and weights; denoise adds its own
+`denoise.json` (architecture, channels, noise, dataset, epochs, validation PSNR, training command).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+from denoise.errors import ModelError
+
+METADATA_NAME = "denoise.json"
+_SHOWN = (
+    ("architecture", "architecture"),
+    ("channels", "channels"),
+    ("noise", "trained on noise"),
+    ("dataset", "dataset"),
+    ("epochs", "epochs"),
+    ("validation_psnr", "validation PSNR (dB)"),
+    ("trained_at", "trained at"),
+    ("denoise_version", "denoise version"),
+)
+
+
+def read_metadata(path: Path) -> dict:
+    """denoise's metadata of a `.keras` file, without importing TensorFlow; ModelError if it is not a model file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"The model file {path} does not exist. Train one with `denoise train` or leave out --model.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if "config.json" not in names:
+                raise ModelError(f"{path} is a zip file but not a Keras model (no config.json inside).")
+            if METADATA_NAME not in names:
+                return {}
+            return json.loads(archive.read(METADATA_NAME))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise ModelError(
+            f"{path} is not a readable .keras model file ({type(exc).__name__}: {exc}). "
+            "It may be truncated or come from another program; train or download it again."
+        ) from exc
+
+
+
+def describe_model_file(path: Path) -> list[str]:
+    """Human-readable lines about a model file: its metadata and its training settings."""
+    path = Path(path)
+    metadata = read_metadata(path)
+    lines = [f"{path}  ({path.stat().st_size / 1e6:.2f} MB)"]
+    if not metadata:
+        return lines + ["  no denoise metadata: a Keras model saved by another program"]
+    for key, label in _SHOWN:
+        if metadata.get(key) is not None:
+            value = metadata[key]
+            lines.append(f"  {label:<22} {value:.2f}" if isinstance(value, float) else f"  {label:<22} {value}")
+    for key, value in sorted((metadata.get("train_config") or {}).items()):
+        lines.append(f"  train.{key:<16} {value}")
+    return lines

@@ -1,0 +1,197 @@
+"""Denoising autoencoder architectures, and saving/loading them as `.keras` files with denoise's metadata.
+
+Every architecture is a Keras functional model built only from Keras layers and the registered layers below, so
+files load with `safe_mode=True` (no `Lambda`, no pickled code). Models take and give float32 NHWC images in [0, 1].
+Metadata (architecture, channels, noise, dataset, epochs, validation PSNR...) is stored as `denoise.json` inside
+the `.keras` zip, beside Keras' own files, so `denoise info` can read it without importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import keras
+from keras import layers
+
+from denoise.errors import ModelError
+from denoise.model_files import METADATA_NAME, read_metadata
+
+ARCHITECTURES = ("unet", "conv", "dense")
+
+
+@keras.saving.register_keras_serializable(package="denoise")
+class SpaceToDepth(layers.Layer):
+    """Folds each block x block patch of pixels into channels, so convolutions run at lower resolution (cheap)."""
+
+    def __init__(self, block: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.block = block
+
+    def call(self, inputs):
+        import tensorflow as tf  # the fused op; denoise runs Keras on the TensorFlow backend only
+
+        return tf.nn.space_to_depth(inputs, self.block)
+
+    def get_config(self):
+        return {**super().get_config(), "block": self.block}
+
+
+@keras.saving.register_keras_serializable(package="denoise")
+class DepthToSpace(layers.Layer):
+    """The inverse of SpaceToDepth: unfolds channels back into block x block pixels."""
+
+    def __init__(self, block: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.block = block
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        return tf.nn.depth_to_space(inputs, self.block)
+
+    def get_config(self):
+        return {**super().get_config(), "block": self.block}
+
+
+def build_model(arch: str, channels: int, *, width: int = 32, depth: int = 3, image_size: int = 28) -> keras.Model:
+    """Build one of ARCHITECTURES for images with `channels` colour channels."""
+    if arch == "unet":
+        return build_unet(channels, width=width, depth=depth)
+    if arch == "conv":
+        return build_conv_autoencoder(channels, width=width)
+    if arch == "dense":
+        return build_dense_autoencoder(channels, image_size=image_size)
+    raise ModelError(f"Unknown architecture {arch!r}. Choose one of: {', '.join(ARCHITECTURES)}.")
+
+
+def _conv_block(x, filters: int, name: str):
+    x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv1")(x)
+    return layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv2")(x)
+
+
+def build_unet(channels: int, *, width: int = 32, depth: int = 3) -> keras.Model:
+    """U-Net with residual output: folds 2x2 pixels into channels, then `depth` scales with skip connections.
+
+    It predicts the noise and subtracts it from the input, which trains faster and keeps clean images unchanged.
+    Height and width must be multiples of `size_multiple(model)` (inference pads to that).
+    """
+    noisy = keras.Input((None, None, channels), name="noisy")
+    x = SpaceToDepth(2, name="fold")(noisy)
+    skips = []
+    for level in range(depth):
+        x = _conv_block(x, width * 2**level, name=f"down{level}")
+        skips.append(x)
+        x = layers.Conv2D(width * 2 ** (level + 1), 2, strides=2, name=f"downsample{level}")(x)
+    x = _conv_block(x, width * 2**depth, name="bottom")
+    for level in reversed(range(depth)):
+        x = layers.Conv2DTranspose(width * 2**level, 2, strides=2, name=f"upsample{level}")(x)
+        x = layers.Add(name=f"skip{level}")([x, skips[level]])
+        x = _conv_block(x, width * 2**level, name=f"up{level}")
+    x = layers.Conv2D(4 * channels, 3, padding="same", name="noise_folded")(x)
+    noise = DepthToSpace(2, name="unfold")(x)
+    clean = layers.Subtract(name="clean")([noisy, noise])
+    return keras.Model(noisy, clean, name=f"unet_w{width}_d{depth}")
+
+
+def build_conv_autoencoder(channels: int, *, width: int = 32) -> keras.Model:
+    """The classic convolutional autoencoder without skip connections (keras-io's), as a baseline."""
+    noisy = keras.Input((None, None, channels), name="noisy")
+    x = layers.Conv2D(width, 3, padding="same", activation="relu")(noisy)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2D(width, 3, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2DTranspose(width, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Conv2DTranspose(width, 3, strides=2, padding="same", activation="relu")(x)
+    clean = layers.Conv2D(channels, 3, padding="same", activation="sigmoid", name="clean")(x)
+    return keras.Model(noisy, clean, name=f"conv_w{width}")
+
+
+def build_dense_autoencoder(channels: int, *, image_size: int = 28, code_size: int = 32) -> keras.Model:
+    """The classic undercomplete 784-32-784 autoencoder (for 28x28 images), as a baseline; fixed image size."""
+    pixels = image_size * image_size * channels
+    noisy = keras.Input((image_size, image_size, channels), name="noisy")
+    x = layers.Flatten()(noisy)
+    x = layers.Dense(code_size, activation="relu", name="code")(x)
+    x = layers.Dense(pixels, activation="sigmoid")(x)
+    clean = layers.Reshape((image_size, image_size, channels), name="clean")(x)
+    return keras.Model(noisy, clean, name=f"dense_{pixels}_{code_size}")
+
+
+def size_multiple(model: keras.Model) -> int:
+    """Height and width of inputs must be multiples of this (1 when any size works)."""
+    folds = sum(isinstance(layer, SpaceToDepth) for layer in model.layers)
+    strided = sum(
+        isinstance(layer, (layers.MaxPooling2D, layers.Conv2D)) and max(getattr(layer, "strides", (1,))) > 1
+        for layer in model.layers
+    )
+    return 2 ** (folds + strided)
+
+
+def fixed_size(model: keras.Model) -> tuple[int, int] | None:
+    """(height, width) for models that only take one image size (the dense baseline), else None."""
+    height, width = model.input_shape[1:3]
+    return (height, width) if height is not None else None
+
+
+def model_channels(model: keras.Model) -> int:
+    return int(model.input_shape[-1])
+
+
+def save_model(model: keras.Model, path: Path, metadata: dict, include_optimizer: bool = False) -> None:
+    """Write the model and its metadata atomically: a crash never leaves a half-written file at `path`.
+
+    The optimizer state (twice the size of the weights for Adam) is only kept for resumable checkpoints.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+    os.close(handle)
+    try:
+        (model if include_optimizer else _without_optimizer(model)).save(temp_name)
+        with zipfile.ZipFile(temp_name, "a") as archive:
+            archive.writestr(METADATA_NAME, json.dumps(metadata, indent=2, sort_keys=True))
+        with open(temp_name, "rb+") as written:
+            os.fsync(written.fileno())
+        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp makes files private; a model is an ordinary file
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def _without_optimizer(model: keras.Model) -> keras.Model:
+    copy = keras.Model.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def load_model(path: Path, compile: bool = False) -> tuple[keras.Model, dict]:
+    """Load a `.keras` model with safe_mode on, and its metadata; every failure becomes a clear ModelError.
+
+    compile=True also restores the optimizer state, for resuming training.
+    """
+    metadata = read_metadata(path)
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=compile)
+    except ValueError as exc:
+        if "safe_mode" in str(exc) or "Lambda" in str(exc):
+            raise ModelError(
+                f"{path} contains code (a Lambda layer or a pickled function) that would run when loaded; "
+                "denoise refuses such files because a model file must not be able to run code on your machine."
+            ) from exc
+        raise ModelError(f"{path} could not be loaded as a Keras model: {exc}") from exc
+    except Exception as exc:
+        raise ModelError(f"{path} could not be loaded as a Keras model ({type(exc).__name__}: {exc}).") from exc
+    if not isinstance(model, keras.Model) or len(model.inputs) != 1 or len(model.input_shape) != 4:
+        raise ModelError(f"{path} is a Keras model but not an image-to-image model denoise can run.")
+    return model, metadata

@@ -1,0 +1,262 @@
+"""Training: a tf.data pipeline that adds fresh noise to clean patches every epoch, fit, checkpoints, resume.
+
+Each epoch ends with a validation pass on a fixed, seeded noisy copy of the validation images; the best model so
+far is saved atomically to the output path and a resumable checkpoint (model + optimizer state) beside it, so an
+interrupted run (Ctrl-C, a crash, a killed job) always leaves a usable model and can go on with --resume.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from denoise import __version__
+from denoise.datasets import Dataset, LoadRequest, load_dataset
+from denoise.errors import DatasetError, TrainingError, UsageError
+from denoise.evaluation import noisy_copies, psnr
+from denoise.inference import Denoiser
+from denoise.models import build_model, load_model, save_model
+from denoise.noise import GAUSSIAN, NoiseSpec
+
+LR_SCHEDULES = ("cosine", "constant")
+
+
+@dataclass
+class TrainConfig:
+    """Everything `denoise train` needs; stored in the model's metadata so a run can be reproduced."""
+
+    dataset: str
+    noise: NoiseSpec
+    out: Path
+    data_path: Path | None = None
+    arch: str = "unet"
+    width: int = 32
+    depth: int = 3
+    channels: int | None = None
+    epochs: int = 20
+    batch_size: int = 32
+    patch_size: int = 64
+    steps_per_epoch: int | None = None
+    learning_rate: float = 1e-3
+    lr_schedule: str = "cosine"
+    validation_fraction: float = 0.1
+    seed: int = 0
+    limit: int | None = None
+    resume: bool = False
+
+
+@dataclass
+class EpochReport:
+    epoch: int
+    epochs: int
+    loss: float
+    noisy_psnr: float
+    denoised_psnr: float
+    best: bool
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    epochs_done: int
+    best_psnr: float | None
+    interrupted: bool = False
+    history: list[EpochReport] = field(default_factory=list)
+
+
+def checkpoint_path(out: Path) -> Path:
+    """Where the resumable checkpoint of a run writing `out` lives (beside it)."""
+    out = Path(out)
+    return out.with_name(out.stem + ".resume.keras")
+
+
+def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = None) -> TrainResult:
+    """Train (or resume) a model as configured; the best model is at config.out whenever this returns or raises."""
+    _check_config(config)
+    keras.utils.set_random_seed(config.seed)
+    data = _load_training_data(config)
+    train_images = np.stack(data.train)
+    channels = train_images.shape[-1]
+    steps = config.steps_per_epoch or max(1, len(train_images) // config.batch_size)
+
+    resume_from = checkpoint_path(config.out)
+    if config.resume and resume_from.exists():
+        model, state = load_model(resume_from, compile=True)
+        start_epoch, best = int(state["epochs"]), state.get("best_validation_psnr")
+    else:
+        if config.resume:
+            raise UsageError(f"--resume found no checkpoint at {resume_from}; start without --resume.")
+        size = train_images.shape[1]
+        model = build_model(config.arch, channels, width=config.width, depth=config.depth, image_size=size)
+        model.compile(optimizer=_optimizer(config, steps), loss="mse", jit_compile=False)
+        start_epoch, best = 0, None
+
+    validation = _validation_set(data.validation, config)
+    pipeline = make_pipeline(train_images, config.noise, config.batch_size, config.seed, start_epoch * steps)
+    saver = _EpochEnd(config, validation, data.notes, channels, best, on_epoch)
+    result = TrainResult(config.out, start_epoch, best)
+    try:
+        model.fit(pipeline, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
+                  callbacks=[saver], shuffle=False, verbose=0)
+    except KeyboardInterrupt:
+        result.interrupted = True
+        if saver.best is None:  # nothing saved yet: keep what there is rather than nothing
+            saver.save(model, config.out, saver.last_epoch, None)
+    result.epochs_done, result.best_psnr, result.history = saver.last_epoch, saver.best, saver.history
+    if saver.diverged:
+        raise TrainingError(
+            f"The loss became NaN in epoch {saver.last_epoch + 1}; training stopped. The best model so far is at "
+            f"{config.out}. Try a lower --learning-rate or a smaller --batch-size."
+        )
+    return result
+
+
+def _check_config(config: TrainConfig) -> None:
+    if config.lr_schedule not in LR_SCHEDULES:
+        raise UsageError(f"Unknown --lr-schedule {config.lr_schedule!r}. Choose one of: {', '.join(LR_SCHEDULES)}.")
+    for name in ("epochs", "batch_size", "patch_size"):
+        if getattr(config, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1.")
+    if config.out.suffix != ".keras":
+        raise UsageError(f"The model file name must end in .keras, not {config.out.name!r}.")
+
+
+def _load_training_data(config: TrainConfig) -> Dataset:
+    request = LoadRequest(
+        path=config.data_path,
+        patch_size=config.patch_size,
+        validation_fraction=config.validation_fraction,
+        channels=config.channels,
+        seed=config.seed,
+        limit=config.limit,
+    )
+    data = load_dataset(config.dataset, request)
+    if len(data.train) == 0:
+        raise DatasetError(f"The dataset {config.dataset!r} gave no training images. Check --path and --limit.")
+    return data
+
+
+def _optimizer(config: TrainConfig, steps_per_epoch: int):
+    rate = config.learning_rate
+    if config.lr_schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=config.epochs * steps_per_epoch, alpha=0.02)
+    return keras.optimizers.Adam(rate)
+
+
+def make_pipeline(images: np.ndarray, noise: NoiseSpec, batch_size: int, seed: int, first_step: int = 0):
+    """An endless tf.data stream of (noisy, clean) float batches: shuffled, flipped, with new noise every step.
+
+    The noise of step k depends only on (seed, k), so runs are reproducible and a resumed run continues the
+    sequence instead of repeating it.
+    """
+    clean = tf.data.Dataset.from_tensor_slices(images)
+    clean = clean.shuffle(min(len(images), 20_000), seed=seed, reshuffle_each_iteration=True).repeat()
+    clean = clean.batch(batch_size, drop_remainder=True)
+    steps = tf.data.Dataset.counter(start=first_step)
+    pairs = tf.data.Dataset.zip((clean, steps)).map(
+        lambda batch, step: _noisy_pair(batch, tf.stack([tf.cast(seed, tf.int64), step]), noise),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return pairs.prefetch(tf.data.AUTOTUNE)
+
+
+def _noisy_pair(batch, seed, noise: NoiseSpec):
+    seeds = tf.random.experimental.stateless_split(seed, 5)
+    clean = tf.cast(batch, tf.float32) / 255.0
+    clean = tf.image.stateless_random_flip_left_right(clean, seeds[0])
+    clean = tf.image.stateless_random_flip_up_down(clean, seeds[1])
+    if clean.shape[1] == clean.shape[2]:  # square patches: also transpose, for all 8 orientations
+        transpose = tf.random.stateless_uniform([], seeds[2]) < 0.5
+        clean = tf.cond(transpose, lambda: tf.transpose(clean, [0, 2, 1, 3]), lambda: clean)
+    noisy = add_noise_tf(clean, noise, seeds[3], seeds[4])
+    return noisy, clean
+
+
+def add_noise_tf(clean, noise: NoiseSpec, level_seed, pixel_seed):
+    """The TensorFlow twin of denoise.noise.add_noise, then rounded to 8 bits as a noisy file on disk would be."""
+    shape = tf.shape(clean)
+    level = tf.random.stateless_uniform([shape[0], 1, 1, 1], level_seed, noise.low, noise.high + 1e-9)
+    if noise.kind == GAUSSIAN:
+        noisy = clean + tf.random.stateless_normal(shape, pixel_seed) * (level / 255.0)
+    else:
+        draws = tf.random.stateless_uniform(tf.concat([shape[:3], [2]], 0), pixel_seed)
+        hit, salt = draws[..., :1] < level, tf.cast(draws[..., 1:] < 0.5, tf.float32)
+        noisy = tf.where(hit, salt, clean)
+    return tf.round(tf.clip_by_value(noisy, 0.0, 1.0) * 255.0) / 255.0
+
+
+def _validation_set(images, config: TrainConfig) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Clean validation images and one fixed, seeded noisy copy of each, the same every epoch."""
+    clean = [np.asarray(image, dtype=np.float32) / 255.0 for image in images]
+    return clean, noisy_copies(clean, config.noise, seed=config.seed + 1)
+
+
+class _EpochEnd(keras.callbacks.Callback):
+    """Keras callback: validates, saves the best model and a resumable checkpoint, reports, watches for NaN."""
+
+    def __init__(self, config, validation, notes, channels, best, on_epoch):
+        super().__init__()
+        self.config, self.validation, self.notes, self.channels = config, validation, notes, channels
+        self.best, self.on_epoch, self.history = best, on_epoch, []
+        self.last_epoch, self.diverged, self.started = 0, False, time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs and not math.isfinite(float(logs.get("loss", 0.0))):
+            self.diverged = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.diverged:
+            return
+        noisy_psnr, denoised_psnr = self._validate()
+        improved = self.best is None or denoised_psnr > self.best
+        self.last_epoch = epoch + 1
+        if improved:
+            self.best = denoised_psnr
+            self.save(self.model, self.config.out, self.last_epoch, denoised_psnr)
+        self.save(self.model, checkpoint_path(self.config.out), self.last_epoch, denoised_psnr, include_optimizer=True)
+        report = EpochReport(self.last_epoch, self.config.epochs, float((logs or {}).get("loss", float("nan"))),
+                             noisy_psnr, denoised_psnr, improved, time.monotonic() - self.started)
+        self.history.append(report)
+        self.started = time.monotonic()
+        if self.on_epoch:
+            self.on_epoch(report)
+
+    def _validate(self) -> tuple[float, float]:
+        clean, noisy = self.validation
+        if not clean:
+            return float("nan"), float("nan")
+        denoised = Denoiser(self.model)(noisy)
+        return float(np.mean([psnr(c, n) for c, n in zip(clean, noisy)])), float(
+            np.mean([psnr(c, d) for c, d in zip(clean, denoised)])
+        )
+
+    def save(self, model, path, epochs, validation_psnr, include_optimizer=False):
+        save_model(model, path, self.metadata(epochs, validation_psnr), include_optimizer)
+
+    def metadata(self, epochs: int, validation_psnr: float | None) -> dict:
+        config = {k: str(v) if isinstance(v, (Path, NoiseSpec)) else v for k, v in asdict(self.config).items()}
+        config["noise"] = str(self.config.noise)
+        return {
+            "format": 1,
+            "denoise_version": __version__,
+            "architecture": self.config.arch,
+            "channels": self.channels,
+            "noise": str(self.config.noise),
+            "dataset": self.config.dataset,
+            "dataset_notes": self.notes,
+            "epochs": epochs,
+            "validation_psnr": validation_psnr,
+            "best_validation_psnr": self.best,
+            "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "train_config": config,
+        }
