@@ -1,0 +1,340 @@
+"""Pillow <-> arrays: read an image into float colour pixels plus what is needed to write it back the same way.
+
+Colour pixels are float32 HxWxC in [0, 1] (C = 1 or 3); alpha is kept aside untouched. Writing restores the original
+mode, format, size and metadata (EXIF, ICC profile, dpi, PNG text, JPEG subsampling, TIFF compression) and is atomic.
+
+Choices about modes, so a reader need not dig through the code:
+- P (palette) without transparency is mapped back onto its own palette (nearest colour, no dithering), so a GIF-like
+  graphic stays a small palette file. P with transparency, and PA, are written as RGBA: mapping denoised colours
+  back onto a palette whose entries carry alpha could turn opaque pixels transparent.
+- CMYK is denoised as RGB (Pillow's formula) and written back as CMYK keeping the original black plate.
+- 1-bit is denoised as grayscale and thresholded at one half; F (32-bit float) is accepted only within [0, 1].
+- Multi-frame files (animations, multi-page TIFF, MPO) are refused: denoising frame 0 alone would silently drop
+  the other frames.
+- 16-bit RGB PNGs are opened by Pillow as 8-bit RGB, so they come back 8-bit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+import numpy as np
+from PIL import Image, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
+
+from denoise.errors import ImageError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
+TEMP_PREFIX = "."  # temp files are hidden, so folder walks (and users) pass over them
+TEMP_SUFFIX = ".denoise-tmp"
+JPEG_QUALITY = 95
+WEBP_QUALITY = 95
+_SCALE = {"1": 255, "L": 255, "LA": 255, "RGB": 255, "RGBA": 255, "I": 65535, "F": 1}
+# TIFF tags that describe the stored layout; Pillow computes them anew, and copying stale ones corrupts the file.
+_TIFF_LAYOUT_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 282, 283,
+                               284, 290, 291, 296, 317, 320, 322, 323, 324, 325, 338, 339, 340, 341, 347, 529, 530,
+                               531, 532})
+
+
+@dataclass
+class LoadedImage:
+    """One image read from disk: its colour pixels, untouched alpha, and what is needed to write it back."""
+
+    path: Path
+    format: str  # Pillow's format name ("PNG", "JPEG", ...), from the content, not the suffix
+    mode: str  # the mode as stored, e.g. "RGBA" or "I;16"
+    size: tuple[int, int]  # (width, height) as Pillow gives it
+    pixels: np.ndarray  # float32 HxWxC in [0, 1], colour channels only (C = 1 or 3)
+    alpha: np.ndarray | None = None  # HxW uint8, untouched
+    info: dict = field(default_factory=dict)  # keyword arguments for Pillow's save that carry the metadata
+    palette: Image.Image | None = None  # P mode: a tiny image holding the original palette to map back onto
+    black: np.ndarray | None = None  # CMYK: the original black plate (HxW uint8)
+
+
+def read_image(path: str | os.PathLike) -> LoadedImage:
+    """Read one single-frame image fully; raise ImageError naming the file and what to do."""
+    path = Path(path)
+    _check_file(path)
+    with _open(path) as image:
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:
+            raise ImageError(f"{path} holds {frames} frames (an animation or multi-page file); denoise handles "
+                             "single images only. Split it into one file per frame first.")
+        _load(image, path)
+        pixels, alpha, black = _channels(image, path)
+        palette = _palette_of(image) if image.mode == "P" and not image.has_transparency_data else None
+        return LoadedImage(path, image.format or "PNG", image.mode, image.size, pixels, alpha,
+                           _save_options(image, path), palette, black)
+
+
+def _check_file(path: Path) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ImageError(f"{path} cannot be opened ({_cause(exc)}). Check that the path is right.") from exc
+    if not path.is_file():
+        raise ImageError(f"{path} is not a file. Give an image file or a folder of images.")
+    if size == 0:
+        raise ImageError(f"{path} is empty (0 bytes), perhaps an unfinished copy or download. Copy it again.")
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        return Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path} is larger than Pillow's safety limit of {Image.MAX_IMAGE_PIXELS} pixels "
+                         f"({exc}). If you trust the file, split it into smaller images.") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageError(f"{path} is not an image Pillow can read. Remove it from the folder or convert it to "
+                         "PNG, JPEG, TIFF, BMP or WebP.") from exc
+    except OSError as exc:
+        raise ImageError(f"{path} cannot be opened ({_cause(exc)}). Check its permissions.") from exc
+
+
+def _load(image: Image.Image, path: Path) -> None:
+    # A full decode here finds truncation and corruption now, not halfway through writing the output.
+    try:
+        image.load()
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path} is larger than Pillow's safety limit ({exc}). If you trust the file, split it "
+                         "into smaller images.") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"{path} is truncated or corrupt ({exc}). Copy or export it again from the "
+                         "original.") from exc
+
+
+def _channels(image: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Colour pixels as float32 HxWxC in [0, 1], the untouched alpha, and the CMYK black plate."""
+    mode = image.mode
+    if mode in ("P", "PA"):
+        return _channels(image.convert("RGBA" if image.has_transparency_data else "RGB"), path)
+    if mode == "CMYK":
+        return _cmyk_to_rgb(np.asarray(image)), None, np.asarray(image)[..., 3].copy()
+    if mode.startswith("I;16"):
+        return to_float(np.asarray(image).astype(np.uint16)), None, None
+    if mode == "1":
+        return to_float(np.asarray(image.convert("L"))), None, None
+    if mode not in _SCALE:
+        raise ImageError(f"{path} has the colour mode {mode}, which denoise does not support. Convert it to RGB or "
+                         "grayscale (L) first.")
+    array = np.asarray(image)
+    if mode in ("I", "F"):
+        _check_range(array, path)
+        return (array.astype(np.float32) / np.float32(_SCALE[mode]))[..., None], None, None
+    if mode in ("LA", "RGBA"):
+        return to_float(array[..., :-1]), array[..., -1].copy(), None
+    return to_float(array), None, None
+
+
+def _check_range(array: np.ndarray, path: Path) -> None:
+    high = 65535 if array.dtype.kind in "iu" else 1.0
+    if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > high:
+        raise ImageError(f"{path} holds values outside 0..{high}, which denoise cannot map to [0, 1]. Convert it "
+                         "to 16-bit or 8-bit grayscale first.")
+
+
+def _cmyk_to_rgb(cmyk: np.ndarray) -> np.ndarray:
+    # Pillow's own formula, computed in float so that writing back with the same black plate inverts it exactly.
+    ink = cmyk.astype(np.float32) / np.float32(255)
+    return (1 - ink[..., :3]) * (1 - ink[..., 3:])
+
+
+def _palette_of(image: Image.Image) -> Image.Image:
+    holder = Image.new("P", (1, 1))
+    holder.putpalette(image.getpalette())
+    return holder
+
+
+def to_float(array: np.ndarray) -> np.ndarray:
+    """An 8- or 16-bit HxW or HxWxC array as float32 HxWxC in [0, 1]."""
+    array = np.asarray(array)
+    scale = np.float32(65535 if array.dtype == np.uint16 else 255)
+    values = array.astype(np.float32) / scale
+    return values[..., None] if values.ndim == 2 else values
+
+
+def to_integer(pixels: np.ndarray, dtype: type = np.uint8) -> np.ndarray:
+    """Float pixels in [0, 1] clipped and rounded to uint8 or uint16."""
+    scale = np.iinfo(dtype).max
+    return np.floor(np.clip(pixels, 0.0, 1.0) * scale + 0.5).astype(dtype)
+
+
+def array_to_uint8(pixels: np.ndarray) -> np.ndarray:
+    """Float pixels in [0, 1] as uint8, clipped and rounded."""
+    return to_integer(pixels, np.uint8)
+
+
+def _save_options(image: Image.Image, path: Path) -> dict:
+    """Keyword arguments for Image.save that keep this file's metadata and encoding."""
+    fmt = image.format
+    options = {key: image.info[key] for key in ("icc_profile", "dpi") if image.info.get(key)}
+    if fmt in ("JPEG", "PNG", "WEBP"):
+        # The EXIF block is copied byte for byte, orientation tag included: the stored pixels are denoised
+        # unrotated, so viewers apply the same rotation to the output as to the input.
+        options.update({key: image.info[key] for key in ("exif", "xmp") if image.info.get(key)})
+    if fmt == "JPEG":
+        options.update(_jpeg_options(image))
+    elif fmt == "PNG" and getattr(image, "text", None):
+        options["pnginfo"] = _png_text(image.text)
+    elif fmt == "TIFF":
+        options.update(_tiff_options(image))
+    elif fmt == "WEBP":
+        options.update({"lossless": True} if _webp_is_lossless(path) else {"quality": WEBP_QUALITY})
+    return options
+
+
+def _jpeg_options(image: Image.Image) -> dict:
+    options = {"quality": JPEG_QUALITY}
+    sampling = JpegImagePlugin.get_sampling(image)
+    if sampling >= 0:
+        options["subsampling"] = sampling
+    if image.info.get("progressive"):
+        options["progressive"] = True
+    if image.info.get("comment"):
+        options["comment"] = image.info["comment"]
+    return options
+
+
+def _png_text(text: dict) -> PngImagePlugin.PngInfo:
+    chunks = PngImagePlugin.PngInfo()
+    for key, value in text.items():
+        chunks.add_text(key, value)  # iTXt values and non-Latin-1 text become iTXt chunks
+    return chunks
+
+
+def _tiff_options(image: Image.Image) -> dict:
+    # Pillow has already applied (and removed) a TIFF orientation tag on load, so the pixels here are upright.
+    exif = image.getexif()
+    for tag in [tag for tag in exif if tag in _TIFF_LAYOUT_TAGS]:
+        del exif[tag]
+    options = {"exif": exif} if len(exif) else {}
+    compression = image.info.get("compression")
+    if compression and compression != "raw":
+        options["compression"] = compression
+    return options
+
+
+def _webp_is_lossless(path: Path) -> bool:
+    # Pillow does not say whether a WebP was lossless; the first image chunk (VP8L vs VP8) does.
+    with open(path, "rb") as file:
+        head = file.read(4096)
+    offset = 12
+    while offset + 8 <= len(head):
+        chunk = head[offset:offset + 4]
+        if chunk in (b"VP8L", b"VP8 "):
+            return chunk == b"VP8L"
+        length = int.from_bytes(head[offset + 4:offset + 8], "little")
+        offset += 8 + length + (length & 1)
+    return False
+
+
+def save_image(loaded: LoadedImage, pixels: np.ndarray, dest: str | os.PathLike) -> None:
+    """Write new colour pixels with the untouched alpha in the original mode, format and metadata, atomically."""
+    dest = Path(dest)
+    expected = loaded.pixels.shape
+    if np.shape(pixels) != expected:
+        raise ImageError(f"Cannot write {dest}: got pixels of shape {np.shape(pixels)} for {loaded.path}, which "
+                         f"has shape {expected}. This is a bug in the denoiser; please report it.")
+    image = to_pillow(loaded, np.asarray(pixels, dtype=np.float32))
+    write_atomically(dest, lambda file: image.save(file, format=loaded.format, **loaded.info))
+
+
+def to_pillow(loaded: LoadedImage, pixels: np.ndarray) -> Image.Image:
+    """A Pillow image in the original mode (or RGBA for a transparent palette) from new colour pixels."""
+    mode = loaded.mode
+    if mode == "CMYK":
+        return Image.fromarray(_rgb_to_cmyk(pixels, loaded.black), "CMYK")
+    if mode == "P" and loaded.palette is not None:
+        rgb = Image.fromarray(array_to_uint8(pixels))
+        return rgb.quantize(palette=loaded.palette, dither=Image.Dither.NONE)
+    if mode.startswith("I;16"):
+        return Image.fromarray(to_integer(pixels[..., 0], np.uint16))
+    if mode == "I":
+        return Image.fromarray(to_integer(pixels[..., 0], np.uint16).astype(np.int32))
+    if mode == "F":
+        return Image.fromarray(np.clip(pixels[..., 0], 0.0, 1.0).astype(np.float32))
+    if mode == "1":
+        return Image.fromarray(pixels[..., 0] >= 0.5)
+    colour = array_to_uint8(pixels)
+    if loaded.alpha is not None:
+        return Image.fromarray(np.concatenate([colour, loaded.alpha[..., None]], axis=-1))
+    return Image.fromarray(colour[..., 0] if colour.shape[-1] == 1 else colour)
+
+
+def _rgb_to_cmyk(pixels: np.ndarray, black: np.ndarray) -> np.ndarray:
+    # Keep the original black plate and solve Pillow's formula for C, M and Y: rebuilding CMYK with no black (as
+    # Pillow's RGB->CMYK does) would turn black text into a three-ink black on the press.
+    room = 1 - black.astype(np.float32)[..., None] / np.float32(255)
+    cmy = 1 - np.divide(np.clip(pixels, 0, 1), room, out=np.ones_like(pixels), where=room > 0)
+    return np.concatenate([to_integer(cmy), black[..., None]], axis=-1)
+
+
+def save_array(pixels: np.ndarray, dest: str | os.PathLike) -> None:
+    """Write a float HxWxC array in [0, 1] (C = 1 or 3) as an 8-bit image, its format taken from the suffix."""
+    dest = Path(dest)
+    fmt = Image.registered_extensions().get(dest.suffix.lower())
+    if fmt is None:
+        raise ImageError(f"Cannot write {dest}: unknown image suffix. Use one of {', '.join(sorted(IMAGE_SUFFIXES))}.")
+    colour = array_to_uint8(np.asarray(pixels, dtype=np.float32))
+    image = Image.fromarray(colour[..., 0] if colour.ndim == 3 and colour.shape[-1] == 1 else colour)
+    write_atomically(dest, lambda file: image.save(file, format=fmt))
+
+
+def write_atomically(dest: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write through a hidden temp file in the same folder, synced, then renamed over dest; never leave a part file."""
+    dest = Path(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImageError(f"Cannot create the folder {dest.parent} for {dest}: {_cause(exc)}.") from exc
+    # Same folder as dest, so os.replace is a rename within one file system and therefore atomic.
+    temp = dest.parent / f"{TEMP_PREFIX}{dest.name}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
+    created = False
+    try:
+        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        created = True
+        with os.fdopen(descriptor, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, dest)
+    except BaseException as exc:
+        if created:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+        if isinstance(exc, (OSError, ValueError, TypeError, KeyError)):
+            raise ImageError(f"Could not write {dest}: {_cause(exc)}. Check that the folder is writable and the "
+                             "disk has space; no partial file was left.") from exc
+        raise
+    _sync_folder(dest.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    # Makes the rename itself durable across a power cut; some file systems refuse, which costs only durability.
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+_ERRNO_WORDS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
+                errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+                errno.EFBIG: "the file is too large for this file system or limit",
+                errno.EDQUOT: "the disk quota is exceeded"}
+
+
+def _cause(exc: BaseException) -> str:
+    """A short human reason for an error, naming the common disk problems plainly."""
+    words = _ERRNO_WORDS.get(getattr(exc, "errno", None))
+    if words:
+        return words
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return f"{type(exc).__name__}: {exc}"
