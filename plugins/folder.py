@@ -5,9 +5,10 @@ Rules, in the order they apply:
   files and folders (names starting with ".") are left out. Unreadable files are skipped and listed in
   `notes["skipped_unreadable"]`; when nothing usable is left the loader raises DatasetError naming the folder.
   `limit` caps how many readable images are used (the first ones in walk order).
-- Channels: `channels` 1 or 3 converts every image. With None, the dataset is colour (3) when any image is decoded
-  with colour bands (RGB, RGBA, CMYK, a palette...) and grayscale (1) otherwise, so colour is never thrown away.
-  EXIF orientation is applied; alpha is dropped; 16-bit images are scaled to 8 bits.
+- Channels: `channels` 1 or 3 converts every image. With None, the dataset is colour (3) when any image is stored
+  in colour (RGB, RGBA, CMYK, a palette...) and grayscale (1) otherwise, so colour is never thrown away.
+  Images are read by denoise.images: alpha is dropped, 16-bit is scaled to 8 bits, and EXIF orientation is not
+  applied (noise does not care which way up a picture is).
 - Split: whole images (never patches of one image) go to train or validation, shuffled by `seed`.
   `validation_fraction` 1.0 puts every image into validation (for `denoise eval`); any other fraction above 0
   keeps at least one image on each side when there are two or more images.
@@ -25,13 +26,13 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from denoise.datasets import Dataset, LoadRequest
-from denoise.errors import DatasetError
+from denoise.errors import DatasetError, ImageError
+from denoise.images import array_to_uint8, read_image
 
 SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
-GRAY_BANDS = frozenset({"L", "A", "1", "I", "F"})  # bands that carry no colour
 VALIDATION_CROP = 256
 MIN_PATCHES = 256
 
@@ -79,7 +80,7 @@ def find_image_files(root: Path) -> list[Path]:
 
 
 def read_images(root: Path, limit: int | None) -> tuple[list[Named], list[str]]:
-    """Up to `limit` readable images under root, and 'name: reason' for each file that could not be read."""
+    """Up to `limit` readable images under root, and why each file that could not be read was skipped."""
     images, unreadable = [], []
     for path in find_image_files(root):
         if limit is not None and len(images) >= limit:
@@ -87,21 +88,14 @@ def read_images(root: Path, limit: int | None) -> tuple[list[Named], list[str]]:
         name = path.relative_to(root).as_posix()
         try:
             images.append((name, read_pixels(path)))
-        except Exception as exc:  # Pillow reports damaged files with many exception types
-            unreadable.append(f"{name}: {type(exc).__name__}: {exc}")
+        except (ImageError, OSError, ValueError, EOFError, SyntaxError) as exc:  # Pillow's ways to say "damaged"
+            unreadable.append(str(exc) if name in str(exc) else f"{name}: {exc}")  # ImageErrors name the file
     return images, unreadable
 
 
 def read_pixels(path: Path) -> np.ndarray:
-    """An image file as HxWx1 (gray) or HxWx3 (colour) uint8, turned upright by its EXIF orientation."""
-    with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image)
-        if image.mode.startswith("I"):  # 16- or 32-bit gray; convert("L") would clip it, so scale it down
-            wide = np.asarray(image, dtype=np.float64) / 257.0
-            return np.clip(np.rint(wide), 0, 255).astype(np.uint8)[..., np.newaxis]
-        if set(image.getbands()) <= GRAY_BANDS:
-            return np.asarray(image.convert("L"))[..., np.newaxis]
-        return np.asarray(image.convert("RGB"))  # drops alpha: the stored colours are the clean signal
+    """An image file as HxWx1 (gray) or HxWx3 (colour) uint8; alpha is dropped, 16-bit is scaled to 8-bit."""
+    return array_to_uint8(read_image(path).pixels)
 
 
 def to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
@@ -197,5 +191,6 @@ def nothing_usable_message(root: Path, unreadable: list[str]) -> str:
     if not unreadable:
         suffixes = ", ".join(sorted(SUFFIXES))
         return f"No images were found in {root} (looked for {suffixes} in it and its subfolders)."
-    shown = "; ".join(unreadable[:3]) + (f"; and {len(unreadable) - 3} more" if len(unreadable) > 3 else "")
+    shown = "; ".join(reason.rstrip(".") for reason in unreadable[:3])
+    shown += f"; and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
     return f"None of the {len(unreadable)} image files in {root} could be read: {shown}."

@@ -119,7 +119,8 @@ def test_unreadable_file_is_skipped_with_a_note(gray_tree):
     (gray_tree / "nested" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     dataset = folder.load_folder(LoadRequest(path=gray_tree, validation_fraction=1.0))
     assert len(dataset.validation) == 5
-    assert [entry.split(":")[0] for entry in dataset.notes["skipped_unreadable"]] == ["nested/broken.png"]
+    (skipped,) = dataset.notes["skipped_unreadable"]
+    assert "nested/broken.png" in skipped
 
 
 def test_sixteen_bit_gray_is_scaled_not_clipped(tmp_path):
@@ -133,7 +134,7 @@ def test_empty_or_unusable_folder_is_an_error_naming_it(tmp_path):
     with pytest.raises(DatasetError, match=f"No images were found in {tmp_path}"):
         folder.load_folder(LoadRequest(path=tmp_path))
     (tmp_path / "bad.jpg").write_bytes(b"nope")
-    with pytest.raises(DatasetError, match=f"None of the 1 image files in {tmp_path} could be read: bad.jpg"):
+    with pytest.raises(DatasetError, match=f"None of the 1 image files in {tmp_path} could be read: .*bad.jpg"):
         folder.load_folder(LoadRequest(path=tmp_path))
 
 
