@@ -1,0 +1,237 @@
+"""Tests of denoise.batch: planning output paths over real folder trees, and cleaning them with NumPy denoisers."""
+
+import hashlib
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from denoise import images
+from denoise.batch import DONE, FAILED, SKIPPED, Job, clean_images, plan_outputs
+from denoise.errors import UsageError
+from denoise.images import array_to_uint8, to_float
+
+RNG = np.random.default_rng(3)
+
+
+def mean_filter(batch):
+    """A 3x3 box filter with edge padding: a real, simple denoiser."""
+    outputs = []
+    for image in batch:
+        padded = np.pad(image, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        height, width = image.shape[:2]
+        windows = [padded[dy:dy + height, dx:dx + width] for dy in range(3) for dx in range(3)]
+        outputs.append(np.mean(windows, axis=0).astype(np.float32))
+    return outputs
+
+
+def identity(batch):
+    return list(batch)
+
+
+def _write(path, shape=(8, 10, 3)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(RNG.integers(0, 256, shape, dtype=np.uint8).squeeze()).save(path)
+    return path
+
+
+def _tree(root):
+    """A small photo folder with nesting, spaces, non-ASCII names, a hidden file and a non-image."""
+    _write(root / "a.png")
+    _write(root / "B.JPG")
+    _write(root / "trip 2019" / "café.png", (6, 6))
+    _write(root / "trip 2019" / "deeper" / "日本.tif")
+    _write(root / ".hidden.png")
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+def _hashes(root):
+    return {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in root.rglob("*") if path.is_file()}
+
+
+def _relative(jobs, root):
+    return [str(job.source.relative_to(root)) for job in jobs]
+
+
+def test_plan_mirrors_the_tree_into_a_sibling_folder(tmp_path):
+    root = _tree(tmp_path / "photos")
+    jobs = plan_outputs(root)
+    assert _relative(jobs, root) == ["B.JPG", "a.png", "trip 2019/café.png", "trip 2019/deeper/日本.tif"]
+    for job in jobs:
+        assert job.output == tmp_path / "photos-denoised" / job.source.relative_to(root)
+
+
+def test_plan_refuses_the_input_folder_as_output(tmp_path):
+    root = _tree(tmp_path / "photos")
+    with pytest.raises(UsageError, match="is the input folder"):
+        plan_outputs(root, out=root)
+    with pytest.raises(UsageError):
+        plan_outputs(root, out=tmp_path / "photos" / ".." / "photos")
+
+
+def test_plan_leaves_an_output_folder_inside_the_input_out_of_the_walk(tmp_path):
+    root = _tree(tmp_path / "photos")
+    _write(root / "clean" / "old.png")
+    jobs = plan_outputs(root, out=root / "clean")
+    assert "clean/old.png" not in _relative(jobs, root)
+    assert all(job.output.parent != job.source.parent for job in jobs)
+
+
+def test_plan_refuses_outputs_that_land_on_inputs(tmp_path):
+    _write(tmp_path / "photos" / "photos" / "a.png")
+    _write(tmp_path / "photos" / "a.png")
+    with pytest.raises(UsageError, match="overwrite the input"):
+        plan_outputs(tmp_path / "photos", out=tmp_path)  # photos/photos/a.png would go to photos/a.png
+
+
+def test_plan_for_a_single_file(tmp_path):
+    source = _write(tmp_path / "scan.png")
+    assert plan_outputs(source) == [Job(source, tmp_path / "scan-denoised.png")]
+    assert plan_outputs(source, out=tmp_path / "clean") == [Job(source, tmp_path / "clean" / "scan.png")]
+    assert plan_outputs(source, out=tmp_path / "x.png") == [Job(source, tmp_path / "x.png")]
+    assert plan_outputs(source, in_place=True) == [Job(source, source)]
+    with pytest.raises(UsageError, match="format"):
+        plan_outputs(source, out=tmp_path / "x.jpg")
+
+
+def test_plan_reports_a_symlink_loop_instead_of_hanging(tmp_path):
+    root = _tree(tmp_path / "photos")
+    os.symlink(root, root / "trip 2019" / "loop")
+    jobs = plan_outputs(root)
+    problems = [job for job in jobs if job.problem]
+    assert [job.source.name for job in problems] == ["loop"]
+    assert "loop" in problems[0].problem
+    assert len(jobs) == 5
+
+
+def test_plan_refuses_a_missing_source(tmp_path):
+    with pytest.raises(UsageError, match="does not exist"):
+        plan_outputs(tmp_path / "nowhere")
+
+
+def test_clean_writes_denoised_images_and_never_touches_inputs(tmp_path):
+    root = _tree(tmp_path / "photos")
+    before = _hashes(root)
+    seen = []
+    jobs = plan_outputs(root)
+    summary = clean_images(jobs, mean_filter, progress=seen.append)
+    assert summary.ok and summary.counts == {DONE: 4, SKIPPED: 0, FAILED: 0}
+    assert sorted(result.source for result in seen) == sorted(job.source for job in jobs)
+    assert [result.source for result in summary.results] == [job.source for job in jobs]
+    source, output = root / "trip 2019" / "café.png", tmp_path / "photos-denoised" / "trip 2019" / "café.png"
+    expected = array_to_uint8(mean_filter([to_float(np.asarray(Image.open(source)))])[0])[..., 0]  # grayscale
+    np.testing.assert_array_equal(np.asarray(Image.open(output)), expected)
+    assert Image.open(tmp_path / "photos-denoised" / "B.JPG").format == "JPEG"
+    assert _hashes(root) == before
+
+
+def test_one_bad_file_never_stops_the_others(tmp_path):
+    root = _tree(tmp_path / "photos")
+    (root / "empty.png").write_bytes(b"")
+    (root / "text.jpg").write_text("hello")
+    good = _write(root / "z" / "cut.png", (64, 64, 3))
+    good.write_bytes(good.read_bytes()[:1500])
+    before = _hashes(root)
+    summary = clean_images(plan_outputs(root), identity)
+    assert not summary.ok
+    assert summary.counts == {DONE: 4, SKIPPED: 0, FAILED: 3}
+    for result in summary.failures:
+        assert result.source.name in result.reason
+        assert not result.output.exists()
+    assert _hashes(root) == before
+
+
+def test_existing_outputs_are_skipped_unless_overwrite(tmp_path):
+    root = _tree(tmp_path / "photos")
+    jobs = plan_outputs(root)
+    jobs[0].output.parent.mkdir(parents=True)
+    jobs[0].output.write_bytes(b"keep me")
+    summary = clean_images(jobs, identity)
+    assert [r.status for r in summary.results] == [SKIPPED, DONE, DONE, DONE]
+    assert jobs[0].output.read_bytes() == b"keep me"
+    summary = clean_images(jobs, identity, overwrite=True)
+    assert summary.counts[DONE] == 4
+    assert Image.open(jobs[0].output).format == "JPEG"
+
+
+def test_same_size_images_are_batched_and_sizes_never_mixed(tmp_path):
+    for index in range(5):
+        _write(tmp_path / "in" / f"{index}-big.png", (8, 10, 3))  # names interleave the two sizes
+        _write(tmp_path / "in" / f"{index}-small.png", (4, 4, 3))
+    calls = []
+
+    def recording(batch):
+        calls.append([image.shape for image in batch])
+        return identity(batch)
+
+    summary = clean_images(plan_outputs(tmp_path / "in"), recording, batch_size=2)
+    assert summary.counts[DONE] == 10
+    assert all(len(set(shapes)) == 1 and len(shapes) <= 2 for shapes in calls)
+    assert sorted(len(shapes) for shapes in calls) == [1, 1, 2, 2, 2, 2]
+
+
+def test_a_denoiser_failure_fails_only_that_image(tmp_path):
+    for name in ("a.png", "b.png", "c.png"):
+        _write(tmp_path / "in" / name)
+    poisoned = to_float(np.asarray(Image.open(tmp_path / "in" / "b.png")))
+
+    def fragile(batch):
+        if any(np.array_equal(image, poisoned) for image in batch):
+            raise MemoryError("out of memory")
+        return identity(batch)
+
+    summary = clean_images(plan_outputs(tmp_path / "in"), fragile, batch_size=3)
+    assert [r.status for r in summary.results] == [DONE, FAILED, DONE]
+    assert "b.png" in summary.results[1].reason and "MemoryError" in summary.results[1].reason
+
+
+def test_a_denoiser_returning_wrong_shapes_fails_the_files(tmp_path):
+    _write(tmp_path / "in" / "a.png")
+    summary = clean_images(plan_outputs(tmp_path / "in"), lambda batch: [image[:2] for image in batch])
+    assert summary.results[0].status == FAILED and "shapes" in summary.results[0].reason
+
+
+def test_a_failed_write_fails_that_file_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    root = _tree(tmp_path / "photos")
+    real_replace = os.replace
+
+    def refuse_one(src, dst):
+        if str(dst).endswith("a.png"):
+            raise OSError(30, "Read-only file system")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(images.os, "replace", refuse_one)
+    summary = clean_images(plan_outputs(root), identity)
+    assert summary.counts == {DONE: 3, SKIPPED: 0, FAILED: 1}
+    assert "read-only" in summary.failures[0].reason
+    outputs = tmp_path / "photos-denoised"
+    assert not [path for path in outputs.rglob("*") if path.name.startswith(".")]
+
+
+def test_in_place_replaces_each_file_and_leaves_no_temp_file(tmp_path):
+    root = _tree(tmp_path / "photos")
+    flat = _write(root / "flat.png")
+    summary = clean_images(plan_outputs(root, in_place=True), lambda batch: [image * 0 for image in batch])
+    assert summary.ok and summary.counts[DONE] == 5
+    assert np.asarray(Image.open(flat)).max() == 0
+    assert Image.open(root / "trip 2019" / "deeper" / "日本.tif").format == "TIFF"
+    assert sorted(p.name for p in root.rglob("*") if p.name.startswith(".")) == [".hidden.png"]
+
+
+def test_report_is_machine_readable(tmp_path):
+    root = _tree(tmp_path / "photos")
+    (root / "empty.png").write_bytes(b"")
+    summary = clean_images(plan_outputs(root), identity)
+    summary.write_report(tmp_path / "reports" / "run.json")
+    report = json.loads((tmp_path / "reports" / "run.json").read_text(encoding="utf-8"))
+    assert report["ok"] is False and report["counts"] == {"done": 4, "skipped": 0, "failed": 1}
+    assert {entry["status"] for entry in report["files"]} == {"done", "failed"}
+    assert any(entry["source"].endswith("日本.tif") for entry in report["files"])
+
+
+def test_batch_size_must_be_positive(tmp_path):
+    with pytest.raises(UsageError):
+        clean_images([], identity, batch_size=0)
