@@ -63,8 +63,8 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
     with _open(path) as image:
         frames = getattr(image, "n_frames", 1)
         if frames > 1:
-            raise ImageError(f"{path} holds {frames} frames (an animation or multi-page file); denoise handles "
-                             "single images only. Split it into one file per frame first.")
+            raise ImageError(f"{path} holds {frames} frames (an animation, a multi-page file or an MPO "
+                             "photo); denoise handles single images only. Split it into one file per frame first.")
         _load(image, path)
         pixels, alpha, black = _channels(image, path)
         palette = _palette_of(image) if image.mode == "P" and not image.has_transparency_data else None
