@@ -1,0 +1,43 @@
+"""Small real images and models for tests, made on the spot (no binary fixtures, no network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def smooth_image(height: int, width: int, channels: int = 1, seed: int = 0) -> np.ndarray:
+    """A uint8 HxWxC image with gradients, blobs and edges: structure a denoiser can learn to keep."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    planes = []
+    for _ in range(channels):
+        plane = rng.uniform(0.2, 0.8) + 0.3 * np.sin(2 * np.pi * (rng.uniform(0.5, 2) * x + rng.uniform(0.5, 2) * y))
+        cy, cx, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.1, 0.3)
+        plane = np.where((y - cy) ** 2 + (x - cx) ** 2 < r * r, plane * 0.5, plane)
+        planes.append(plane)
+    return (np.clip(np.stack(planes, axis=-1), 0, 1) * 255).round().astype(np.uint8)
+
+
+def write_image_folder(folder: Path, count: int, size=(48, 48), channels: int = 1, suffix=".png") -> list[Path]:
+    """Write `count` smooth images into folder; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        pixels = smooth_image(size[0], size[1], channels, seed=index)
+        path = folder / f"image{index:03d}{suffix}"
+        Image.fromarray(pixels[..., 0] if channels == 1 else pixels).save(path)
+        paths.append(path)
+    return paths
+
+
+def tiny_unet(channels: int = 1, width: int = 4, depth: int = 2, seed: int = 0):
+    """A real, untrained U-Net small enough to build and run in well under a second."""
+    import keras
+
+    from denoise.models import build_model
+
+    keras.utils.set_random_seed(seed)
+    return build_model("unet", channels, width=width, depth=depth)

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+from factories import smooth_image, tiny_unet
+
+from denoise.errors import ModelError
+from denoise.inference import Denoiser, plan_windows
+from denoise.models import build_model
+
+
+def as_float(image):
+    return image.astype(np.float32) / 255
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 100, 1), (17, 33, 1), (64, 64, 1)])
+def test_any_image_size_comes_back_with_its_own_shape(shape):
+    image = as_float(smooth_image(shape[0], shape[1], 1))
+    (out,) = Denoiser(tiny_unet(1))([image])
+    assert out.shape == shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+
+
+def test_tiled_output_equals_whole_image_output():
+    model = tiny_unet(1, depth=2)
+    image = as_float(smooth_image(150, 130, 1, seed=3))
+    (whole,) = Denoiser(model, tile=4096)([image])
+    (tiled,) = Denoiser(model, tile=32, margin=64)([image])
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_windows_cover_every_pixel_exactly_once():
+    cover = np.zeros((70, 45), int)
+    for window in plan_windows(70, 45, tile=16, margin=8):
+        cover[window.core] += 1
+        (outer_y, outer_x), (core_y, core_x) = window.outer, window.core
+        assert outer_y.start == max(0, core_y.start - 8) and outer_x.stop == min(45, core_x.stop + 8)
+    assert (cover == 1).all()
+
+
+def test_images_of_mixed_sizes_and_channels_are_each_returned_in_order():
+    images = [as_float(smooth_image(16, 16, 1, s)) for s in range(3)] + [as_float(smooth_image(20, 12, 3))]
+    outputs = Denoiser(tiny_unet(1))(images)
+    assert [o.shape for o in outputs] == [i.shape for i in images]
+
+
+def test_gray_model_cleans_each_colour_channel_like_a_gray_image():
+    denoiser = Denoiser(tiny_unet(1))
+    colour = as_float(smooth_image(32, 32, 3))
+    (out,) = denoiser([colour])
+    (red,) = denoiser([colour[..., :1]])
+    np.testing.assert_allclose(out[..., :1], red, atol=1e-6)
+
+
+def test_colour_model_accepts_gray_images():
+    (out,) = Denoiser(tiny_unet(3))([as_float(smooth_image(32, 32, 1))])
+    assert out.shape == (32, 32, 1)
+
+
+def test_dense_model_refuses_other_sizes_clearly():
+    denoiser = Denoiser(build_model("dense", 1))
+    assert denoiser([np.zeros((28, 28, 1), np.float32)])[0].shape == (28, 28, 1)
+    with pytest.raises(ModelError, match="only takes 28x28"):
+        denoiser([np.zeros((30, 30, 1), np.float32)])

@@ -1,0 +1,98 @@
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+from denoise.errors import ModelError
+from denoise.model_files import describe_model_file, read_metadata
+from denoise.models import build_model, fixed_size, load_model, save_model, size_multiple
+
+
+@pytest.mark.parametrize("arch, channels, shape", [("unet", 1, (32, 48)), ("unet", 3, (16, 16)),
+                                                   ("conv", 3, (24, 20)), ("dense", 1, (28, 28))])
+def test_every_architecture_saves_and_loads_to_the_same_output(tmp_path, arch, channels, shape):
+    model = build_model(arch, channels, width=4, depth=2)
+    batch = np.random.default_rng(0).random((2, *shape, channels)).astype(np.float32)
+    path = tmp_path / f"{arch}.keras"
+    save_model(model, path, {"architecture": arch, "channels": channels})
+    loaded, metadata = load_model(path)
+    assert metadata == {"architecture": arch, "channels": channels}
+    np.testing.assert_allclose(loaded.predict(batch, verbose=0), model.predict(batch, verbose=0), atol=1e-6)
+
+
+def test_unet_predicts_noise_so_an_untrained_output_stays_close_to_the_input():
+    # Residual output: the image passes through; only the predicted noise is subtracted.
+    model = build_model("unet", 1, width=4, depth=2)
+    image = np.random.default_rng(1).random((1, 32, 32, 1)).astype(np.float32)
+    assert np.abs(model.predict(image, verbose=0) - image).mean() < 0.2
+
+
+def test_size_rules_of_each_architecture():
+    assert size_multiple(build_model("unet", 1, width=4, depth=3)) == 16
+    assert size_multiple(build_model("unet", 1, width=4, depth=2)) == 8
+    assert size_multiple(build_model("conv", 1, width=4)) == 4
+    assert fixed_size(build_model("dense", 1)) == (28, 28)
+    assert fixed_size(build_model("unet", 1, width=4)) is None
+
+
+def test_dense_baseline_is_the_classic_784_32_784():
+    dense = build_model("dense", 1)
+    assert [layer.units for layer in dense.layers if isinstance(layer, keras.layers.Dense)] == [32, 784]
+
+
+def test_unknown_architecture_lists_the_choices():
+    with pytest.raises(ModelError, match="unet, conv, dense"):
+        build_model("transformer", 1)
+
+
+def test_saving_is_atomic_and_leaves_no_temporary_files(tmp_path):
+    folder = tmp_path / "models"
+    save_model(build_model("conv", 1, width=4), folder / "m.keras", {})
+    assert [p.name for p in folder.iterdir()] == ["m.keras"]
+
+
+def test_a_model_with_a_lambda_layer_is_refused(tmp_path):
+    inputs = keras.Input((None, None, 1))
+    outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
+    path = tmp_path / "lambda.keras"
+    keras.Model(inputs, outputs).save(path)
+    with pytest.raises(ModelError, match="run code"):
+        load_model(path)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"", "not a readable"), (b"hello, not a zip", "not a readable"), (None, "not a Keras model")],
+)
+def test_broken_or_foreign_model_files_get_clear_errors(tmp_path, content, message):
+    path = tmp_path / "bad.keras"
+    if content is None:
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("readme.txt", "a zip file from another program")
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ModelError, match=message):
+        load_model(path)
+
+
+def test_truncated_model_file_gets_a_clear_error(tmp_path):
+    path = tmp_path / "m.keras"
+    save_model(build_model("conv", 1, width=4), path, {"architecture": "conv"})
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ModelError, match="truncated"):
+        load_model(path)
+
+
+def test_missing_model_file_says_what_to_do(tmp_path):
+    with pytest.raises(ModelError, match="does not exist.*denoise train"):
+        read_metadata(tmp_path / "nope.keras")
+
+
+def test_describe_shows_metadata_and_training_settings(tmp_path):
+    path = tmp_path / "m.keras"
+    save_model(build_model("conv", 1, width=4), path,
+               {"architecture": "conv", "noise": "gaussian:25", "validation_psnr": 31.234,
+                "train_config": {"epochs": 3}})
+    text = "\n".join(describe_model_file(path))
+    assert "conv" in text and "gaussian:25" in text and "31.23" in text and "train.epochs" in text

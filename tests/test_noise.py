@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from denoise.errors import NoiseSpecError
+from denoise.noise import GAUSSIAN, SALT_AND_PEPPER, NoiseSpec, add_noise, parse_noise
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("gaussian:25", NoiseSpec(GAUSSIAN, 25, 25)),
+        ("gaussian:0-50", NoiseSpec(GAUSSIAN, 0, 50)),
+        ("salt-and-pepper:0.2", NoiseSpec(SALT_AND_PEPPER, 0.2, 0.2)),
+        ("SP:0.05-0.3", NoiseSpec(SALT_AND_PEPPER, 0.05, 0.3)),
+    ],
+)
+def test_parse_noise_reads_fixed_levels_and_ranges(text, expected):
+    assert parse_noise(text) == expected
+
+
+@pytest.mark.parametrize("text", ["gaussian", "poisson:3", "gaussian:abc", "gaussian:50-10", "sp:1.5", "gaussian:1-2-3"])
+def test_parse_noise_rejects_bad_specs_with_examples(text):
+    with pytest.raises(NoiseSpecError, match="gaussian:25"):
+        parse_noise(text)
+
+
+def test_spec_prints_back_as_parsed():
+    assert str(parse_noise("gaussian:0-50")) == "gaussian:0-50"
+    assert str(parse_noise("salt-and-pepper:0.1")) == "salt-and-pepper:0.1"
+
+
+def test_gaussian_noise_has_the_requested_sigma_and_is_seeded():
+    image = np.full((200, 200, 1), 0.5, np.float32)
+    noisy = add_noise(image, parse_noise("gaussian:25"), np.random.default_rng(1))
+    assert abs(float(np.std(noisy - image)) * 255 - 25) < 0.5
+    again = add_noise(image, parse_noise("gaussian:25"), np.random.default_rng(1))
+    other = add_noise(image, parse_noise("gaussian:25"), np.random.default_rng(2))
+    assert np.array_equal(noisy, again) and not np.array_equal(noisy, other)
+
+
+def test_salt_and_pepper_hits_the_requested_fraction_with_black_and_white():
+    image = np.full((200, 200, 3), 0.5, np.float32)
+    noisy = add_noise(image, parse_noise("salt-and-pepper:0.3"), np.random.default_rng(0))
+    changed = np.any(noisy != image, axis=-1)
+    assert abs(changed.mean() - 0.3) < 0.02
+    assert set(np.unique(noisy[changed])) == {0.0, 1.0}
+
+
+@pytest.mark.parametrize("spec", ["gaussian:0", "salt-and-pepper:0"])
+def test_zero_noise_is_the_identity(spec):
+    image = np.random.default_rng(0).random((17, 9, 3)).astype(np.float32)
+    assert np.array_equal(add_noise(image, parse_noise(spec), np.random.default_rng(0)), image)
+
+
+def test_noise_range_draws_a_level_per_image():
+    image = np.full((64, 64, 1), 0.5, np.float32)
+    rng = np.random.default_rng(0)
+    sigmas = [float(np.std(add_noise(image, parse_noise("gaussian:5-45"), rng) - image)) * 255 for _ in range(20)]
+    assert min(sigmas) >= 4 and max(sigmas) <= 46 and max(sigmas) - min(sigmas) > 15

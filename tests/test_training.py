@@ -1,0 +1,108 @@
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from factories import smooth_image, write_image_folder
+
+from denoise.errors import TrainingError, UsageError
+from denoise.models import load_model
+from denoise.noise import parse_noise
+from denoise.training import TrainConfig, checkpoint_path, make_pipeline, train
+
+
+def first_batch(pipeline):
+    noisy, clean = next(iter(pipeline))
+    return noisy.numpy(), clean.numpy()
+
+
+@pytest.fixture
+def patches():
+    return np.stack([smooth_image(16, 16, 1, seed=s) for s in range(8)])
+
+
+def test_pipeline_is_reproducible_and_draws_new_noise_every_step(patches):
+    noise = parse_noise("gaussian:25")
+    a = first_batch(make_pipeline(patches, noise, 4, seed=1))
+    b = first_batch(make_pipeline(patches, noise, 4, seed=1))
+    later = first_batch(make_pipeline(patches, noise, 4, seed=1, first_step=5))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert not np.array_equal(a[0] - a[1], later[0] - later[1])
+
+
+def test_pipeline_noise_has_the_requested_level_and_is_8bit(patches):
+    noisy, clean = first_batch(make_pipeline(patches, parse_noise("gaussian:25"), 8, seed=0))
+    assert noisy.shape == clean.shape == (8, 16, 16, 1)
+    assert 20 < np.std(noisy - clean) * 255 < 27  # a little under 25: clipping at 0 and 1
+    assert np.array_equal(noisy, np.round(noisy * 255) / 255)
+
+
+def test_pipeline_salt_and_pepper_hits_the_requested_fraction(patches):
+    noisy, clean = first_batch(make_pipeline(patches, parse_noise("salt-and-pepper:0.25"), 8, seed=0))
+    hit = np.isin(noisy, (0.0, 1.0)) & (noisy != clean)
+    assert 0.18 < hit.mean() < 0.27
+
+
+@pytest.fixture
+def clean_folder(tmp_path):
+    write_image_folder(tmp_path / "clean", 12, size=(64, 64))
+    return tmp_path / "clean"
+
+
+def config_for(folder, out, **changes):
+    settings = dict(dataset="folder", data_path=folder, noise=parse_noise("gaussian:25"), out=out, arch="unet",
+                    width=8, depth=2, epochs=3, batch_size=8, patch_size=32, steps_per_epoch=15,
+                    learning_rate=3e-3, validation_fraction=0.25)
+    settings.update(changes)
+    return TrainConfig(**settings)
+
+
+def test_training_learns_to_denoise_and_keeps_the_best_model(clean_folder, tmp_path):
+    out = tmp_path / "model.keras"
+    reports = []
+    config = config_for(clean_folder, out, noise=parse_noise("gaussian:50"), steps_per_epoch=40)
+    result = train(config, on_epoch=reports.append)
+    assert [r.epoch for r in reports] == [1, 2, 3]
+    assert result.best_psnr == max(r.denoised_psnr for r in reports)
+    assert result.best_psnr > reports[0].noisy_psnr + 1.5  # clearly better than the noisy input
+    _, metadata = load_model(out)
+    assert metadata["validation_psnr"] == pytest.approx(result.best_psnr)
+    assert metadata["architecture"] == "unet" and metadata["noise"] == "gaussian:50" and metadata["channels"] == 1
+    assert checkpoint_path(out).exists()
+
+
+def test_resume_continues_the_epoch_count(clean_folder, tmp_path):
+    out = tmp_path / "model.keras"
+    train(config_for(clean_folder, out, epochs=1, steps_per_epoch=3))
+    reports = []
+    result = train(config_for(clean_folder, out, epochs=2, steps_per_epoch=3, resume=True), on_epoch=reports.append)
+    assert [r.epoch for r in reports] == [2] and result.epochs_done == 2
+    with zipfile.ZipFile(checkpoint_path(out)) as archive:
+        assert json.loads(archive.read("denoise.json"))["epochs"] == 2
+
+
+def test_resume_without_a_checkpoint_is_a_usage_error(clean_folder, tmp_path):
+    with pytest.raises(UsageError, match="no checkpoint"):
+        train(config_for(clean_folder, tmp_path / "m.keras", resume=True))
+
+
+def test_interrupt_leaves_the_best_model_behind(clean_folder, tmp_path):
+    out = tmp_path / "model.keras"
+
+    def interrupt_after_first_epoch(report):
+        raise KeyboardInterrupt
+
+    result = train(config_for(clean_folder, out, steps_per_epoch=2), on_epoch=interrupt_after_first_epoch)
+    assert result.interrupted and result.epochs_done == 1
+    model, metadata = load_model(out)
+    assert metadata["epochs"] == 1
+
+
+def test_nan_loss_stops_with_a_clear_message(clean_folder, tmp_path):
+    with pytest.raises(TrainingError, match="NaN"):
+        train(config_for(clean_folder, tmp_path / "m.keras", learning_rate=1e30, steps_per_epoch=5))
+
+
+def test_model_file_name_must_end_in_keras(clean_folder, tmp_path):
+    with pytest.raises(UsageError, match=".keras"):
+        train(config_for(clean_folder, tmp_path / "model.h5"))
