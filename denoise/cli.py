@@ -50,8 +50,25 @@ def fail(message: str, code: int = EXIT_ERROR) -> None:
 
 
 def _quiet_tensorflow() -> None:
-    # TensorFlow's C++ start-up chatter would bury denoise's own messages; must be set before it is imported.
+    """Import TensorFlow with its C++ start-up chatter (oneDNN, CUDA probing) kept out of the user's terminal.
+
+    TF_CPP_MIN_LOG_LEVEL no longer silences the lines absl prints before its logging starts, so the process's
+    stderr is pointed at /dev/null while TensorFlow loads and probes devices; Python errors still surface.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 @app.callback()
@@ -74,11 +91,121 @@ PathOption = Annotated[
 
 
 @app.command()
+def run(
+    source: Annotated[Path, typer.Argument(help="An image file or a folder tree of images.", exists=True)],
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="Output folder (mirrors the input tree). Default: a sibling '<name>-denoised'."),
+    ] = None,
+    model: Annotated[
+        Optional[Path], typer.Option("--model", "-m", help="A .keras model. Default: the shipped models.")
+    ] = None,
+    in_place: Annotated[bool, typer.Option("--in-place", help="Replace the originals (each only once its "
+                                                              "new version is fully written).")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Redo outputs that already exist (default: skip them).")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, help="Same-size images cleaned together.")] = 8,
+    tile: Annotated[int, typer.Option(min=64, help="Images larger than this many pixels a side are cleaned in "
+                                                   "overlapping tiles, which bounds memory.")] = 1024,
+    report: Annotated[Optional[Path], typer.Option(help="Write every file's outcome as JSON here.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Denoise an image or a whole folder tree; originals are never touched unless --in-place.
+
+    Each output keeps its file's format, size, mode, EXIF and colour profile and is written atomically. A file that
+    fails is reported and the others go on; the exit code is 1 if any file failed, 2 if nothing could start.
+    """
+    from denoise.batch import clean_images, plan_outputs
+
+    try:
+        jobs = plan_outputs(source, out, in_place=in_place)
+        denoiser = _load_denoiser(model, tile)
+    except DenoiseError as exc:
+        fail(str(exc))
+    summary = _run_with_progress(jobs, lambda progress: clean_images(
+        jobs, denoiser, overwrite=overwrite, batch_size=batch_size, progress=progress), quiet, "denoising")
+    _finish_run(summary, report, jobs)
+
+
+def _load_denoiser(model: Path | None, tile: int):
+    """The model to run: the given file, or the shipped defaults (loaded when first needed)."""
+    from denoise.model_files import read_metadata
+
+    if model is not None:
+        read_metadata(model)  # fails fast, before TensorFlow is imported, on a missing or foreign file
+    _quiet_tensorflow()
+    from denoise.inference import DefaultDenoiser, Denoiser
+    from denoise.models import load_model
+
+    if model is None:
+        return DefaultDenoiser(tile=tile)
+    return Denoiser(load_model(model)[0], tile=tile)
+
+
+def _run_with_progress(jobs, work, quiet: bool, label: str):
+    """Run `work(progress_callback)` under a tqdm bar; failures are printed as they happen."""
+    from tqdm import tqdm
+
+    with tqdm(total=len(jobs), unit="image", desc=label, disable=quiet, file=sys.stderr) as bar:
+        def progress(result):
+            bar.update(1)
+            if result.status == "failed":
+                bar.write(f"failed: {result.source}: {result.reason}", file=sys.stderr)
+
+        return work(progress)
+
+
+def _finish_run(summary, report: Path | None, jobs) -> None:
+    counts = summary.counts
+    where = f"; outputs under {_common_output(jobs)}" if jobs else ""
+    typer.echo(f"{counts.get('done', 0)} done, {counts.get('skipped', 0)} skipped (output exists; --overwrite to "
+               f"redo), {counts.get('failed', 0)} failed{where}", err=True)
+    if report is not None:
+        try:
+            summary.write_report(report)
+        except DenoiseError as exc:
+            fail(str(exc))
+    if not jobs:
+        fail("No images found (PNG, JPEG, TIFF, BMP or WebP).")
+    if not summary.ok:
+        raise typer.Exit(EXIT_FAILED_FILES)
+
+
+def _common_output(jobs) -> Path:
+    return Path(os.path.commonpath([str(job.output.parent) for job in jobs]))
+
+
+@app.command()
+def noise(
+    source: Annotated[Path, typer.Argument(help="A clean image or folder tree.", exists=True)],
+    out: Annotated[Path, typer.Argument(help="Where the noisy copies go (mirrors the input tree).")],
+    noise: NoiseOption = "gaussian:25",
+    seed: Annotated[int, typer.Option(help="The same seed and files give the same noise.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Redo outputs that already exist.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Write noisy copies of clean images (to try denoise out, or to evaluate it on your own files)."""
+    import numpy as np
+
+    from denoise.batch import clean_images, plan_outputs
+    from denoise.noise import add_noise
+
+    rng = np.random.default_rng(seed)
+    try:
+        jobs = plan_outputs(source, out)
+    except DenoiseError as exc:
+        fail(str(exc))
+    add = lambda images: [add_noise(image, noise, rng) for image in images]  # noqa: E731
+    summary = _run_with_progress(jobs, lambda progress: clean_images(
+        jobs, add, overwrite=overwrite, progress=progress), quiet, "adding noise")
+    _finish_run(summary, None, jobs)
+
+
+@app.command()
 def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the trained model (.keras).")],
     dataset: DatasetOption = "folder",
     path: PathOption = None,
-    noise: NoiseOption = parse_noise("gaussian:0-50"),
+    noise: NoiseOption = "gaussian:0-50",
     arch: Annotated[str, typer.Option(help="unet (default), conv (no skips) or dense (784-32-784, 28x28 only).")] = "unet",
     width: Annotated[int, typer.Option(min=4, help="Filters at the first scale (unet, conv).")] = 32,
     depth: Annotated[int, typer.Option(min=1, max=5, help="Number of downsampling scales (unet).")] = 3,
@@ -128,7 +255,7 @@ def evaluate(
     model: Annotated[Path, typer.Argument(help="The .keras model to evaluate.")],
     dataset: DatasetOption = "folder",
     path: PathOption = None,
-    noise: NoiseOption = parse_noise("gaussian:25"),
+    noise: NoiseOption = "gaussian:25",
     limit: Annotated[Optional[int], typer.Option(min=1, help="Evaluate at most this many images.")] = None,
     seed: int = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print per-image scores as JSON.")] = False,

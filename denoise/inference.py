@@ -168,3 +168,32 @@ def _round_up(value: int, multiple: int) -> int:
 def _as_hwc(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image, dtype=np.float32)
     return image[..., None] if image.ndim == 2 else image
+
+
+class DefaultDenoiser:
+    """Cleans grayscale images with the shipped grayscale model and colour images with the colour one.
+
+    Each model is loaded the first time an image needs it, so a folder of gray scans never loads the colour model.
+    """
+
+    def __init__(self, **options):
+        self.options = options
+        self._by_channels: dict[int, Denoiser] = {}
+
+    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        results: list[np.ndarray | None] = [None] * len(images)
+        for channels in sorted({np.shape(image)[-1] for image in images}):
+            indices = [i for i, image in enumerate(images) if np.shape(image)[-1] == channels]
+            outputs = self._denoiser(channels)([images[i] for i in indices])
+            for index, output in zip(indices, outputs):
+                results[index] = output
+        return results
+
+    def _denoiser(self, channels: int) -> Denoiser:
+        if channels not in self._by_channels:
+            from denoise.model_files import default_model_path
+            from denoise.models import load_model
+
+            model, _ = load_model(default_model_path(1 if channels == 1 else 3))
+            self._by_channels[channels] = Denoiser(model, **self.options)
+        return self._by_channels[channels]

@@ -13,6 +13,9 @@ from pathlib import Path
 from denoise.errors import ModelError
 
 METADATA_NAME = "denoise.json"
+WEIGHTS_FOLDER = Path(__file__).parent / "weights"
+# The shipped models, by the number of colour channels they clean; each has a model card beside it (.md).
+DEFAULT_MODELS = {1: "gaussian-gray.keras", 3: "gaussian-color.keras"}
 _SHOWN = (
     ("architecture", "architecture"),
     ("channels", "channels"),
@@ -60,3 +63,14 @@ def describe_model_file(path: Path) -> list[str]:
     for key, value in sorted((metadata.get("train_config") or {}).items()):
         lines.append(f"  train.{key:<16} {value}")
     return lines
+
+
+def default_model_path(channels: int) -> Path:
+    """The shipped default model for 1-channel (grayscale) or 3-channel (colour) images."""
+    path = WEIGHTS_FOLDER / DEFAULT_MODELS[channels]
+    if not path.is_file():
+        raise ModelError(
+            f"The default model {path.name} is missing from this installation ({WEIGHTS_FOLDER}). "
+            "Reinstall denoise, or pass a model you trained with --model."
+        )
+    return path
