@@ -177,6 +177,10 @@ class DefaultDenoiser:
     """
 
     def __init__(self, **options):
+        from denoise.model_files import DEFAULT_MODELS, default_model_path
+
+        for channels in DEFAULT_MODELS:  # a broken installation fails here, before any file is read
+            default_model_path(channels)
         self.options = options
         self._by_channels: dict[int, Denoiser] = {}
 
