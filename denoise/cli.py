@@ -156,9 +156,11 @@ def _run_with_progress(jobs, work, quiet: bool, label: str):
 
 def _finish_run(summary, report: Path | None, jobs) -> None:
     counts = summary.counts
+    skipped = counts.get("skipped", 0)
+    hint = " (outputs exist; --overwrite redoes them)" if skipped else ""
     where = f"; outputs under {_common_output(jobs)}" if jobs else ""
-    typer.echo(f"{counts.get('done', 0)} done, {counts.get('skipped', 0)} skipped (output exists; --overwrite to "
-               f"redo), {counts.get('failed', 0)} failed{where}", err=True)
+    typer.echo(f"{counts.get('done', 0)} done, {skipped} skipped{hint}, {counts.get('failed', 0)} failed{where}",
+               err=True)
     if report is not None:
         try:
             summary.write_report(report)
@@ -235,11 +237,24 @@ def train(
         result = run_training(config, on_epoch=_print_epoch)
     except DenoiseError as exc:
         fail(str(exc))
+    for problem in _dataset_problems(result.dataset_notes):
+        typer.secho(f"warning: {problem}", err=True, fg=typer.colors.YELLOW)
     if result.interrupted:
         typer.echo(f"Interrupted after {result.epochs_done} epochs; the best model so far is at {out}. "
                    "Continue with the same command plus --resume.", err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
     typer.echo(f"Done: {result.epochs_done} epochs, best validation PSNR {result.best_psnr:.2f} dB, model at {out}")
+
+
+def _dataset_problems(notes: dict) -> list[str]:
+    """What a loader left out (unreadable or too small images), as lines worth a warning."""
+    problems = []
+    for key, what in (("skipped_unreadable", "unreadable"), ("skipped_too_small", "smaller than --patch-size")):
+        skipped = notes.get(key) or []
+        if skipped:
+            shown = ", ".join(str(item) for item in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+            problems.append(f"{len(skipped)} images were left out as {what}: {shown}")
+    return problems
 
 
 def _print_epoch(report) -> None:

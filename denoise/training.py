@@ -71,6 +71,7 @@ class TrainResult:
     best_psnr: float | None
     interrupted: bool = False
     history: list[EpochReport] = field(default_factory=list)
+    dataset_notes: dict = field(default_factory=dict)  # what the loader reported, e.g. files it skipped
 
 
 def checkpoint_path(out: Path) -> Path:
@@ -103,7 +104,7 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
     validation = _validation_set(data.validation, config)
     pipeline = make_pipeline(train_images, config.noise, config.batch_size, config.seed, start_epoch * steps)
     saver = _EpochEnd(config, validation, data.notes, channels, best, on_epoch)
-    result = TrainResult(config.out, start_epoch, best)
+    result = TrainResult(config.out, start_epoch, best, dataset_notes=data.notes)
     try:
         model.fit(pipeline, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
                   callbacks=[saver], shuffle=False, verbose=0)

@@ -115,12 +115,14 @@ def test_noise_rejects_a_bad_spec():
 
 def test_train_eval_info_on_a_folder(tmp_path):
     write_image_folder(tmp_path / "clean", 8, size=(48, 48))
+    (tmp_path / "clean" / "broken.png").write_bytes(b"not a png")
     model = tmp_path / "m.keras"
     trained = invoke("train", "--dataset", "folder", "--path", tmp_path / "clean", "--noise", "gaussian:25",
                      "--width", 4, "--depth", 2, "--epochs", 2, "--steps-per-epoch", 2, "--batch-size", 4,
                      "--patch-size", 32, "--out", model)
     assert trained.exit_code == 0, trained.output
     assert "epoch 2/2" in trained.output and "validation PSNR" in trained.output and model.exists()
+    assert "1 images were left out as unreadable" in trained.output and "broken.png" in trained.output
     info = invoke("info", model)
     assert info.exit_code == 0 and "unet" in info.output and "gaussian:25" in info.output
     scored = invoke("eval", model, "--dataset", "folder", "--path", tmp_path / "clean", "--json")
