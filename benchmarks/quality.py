@@ -48,6 +48,7 @@ class Setup(NamedTuple):
     work: Path
     seed: int
     channels: int  # the most channels among the clean images
+    skip: frozenset = frozenset()  # method slugs left out with --skip (BM3D takes minutes per megapixel)
 
 
 class Method(NamedTuple):
@@ -233,8 +234,8 @@ def benchmark(spec: NoiseSpec, setup: Setup) -> list[dict]:
         save_array(noisy, folder / "noisy" / name)
     rows = [{"method": "noisy input", "note": "", **score(setup.clean, folder / "noisy", None)}]
     for method in methods(spec, setup):
-        if method.run is None:
-            rows.append({"method": method.name, "note": method.note})
+        if method.run is None or method.slug in setup.skip:
+            rows.append({"method": method.name, "note": method.note if method.run is None else "skipped (--skip)"})
             continue
         print(f"[{spec}] {method.name}", file=sys.stderr)
         seconds = method.run(folder / "noisy", folder / method.slug, list(setup.clean))
@@ -260,6 +261,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--work", type=Path, help="where noisy and cleaned files go (default: a temp folder)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write every number to this JSON file")
+    parser.add_argument("--skip", default="", help="comma-separated methods to leave out: median3, "
+                        "adaptive-median, nlm, bm3d")
     return parser.parse_args(argv)
 
 
@@ -277,7 +280,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"CPU: {machine['cpu']}, {machine['cores']} cores ({machine['usable_cores']} usable)")
         print(f"clean: {args.clean} ({len(clean)} images), tune: {args.tune or 'none'}, seed {args.seed}")
         with tempfile.TemporaryDirectory(prefix="denoise-quality-") as temp:
-            setup = Setup(clean, tune, models, args.work or Path(temp), args.seed, channels)
+            skip = frozenset(filter(None, args.skip.split(",")))
+            setup = Setup(clean, tune, models, args.work or Path(temp), args.seed, channels, skip)
             results = {str(spec): benchmark(spec, setup) for spec in specs}
     except DenoiseError as exc:  # bad specs, unreadable images or models: the message says what to do
         sys.exit(str(exc))
