@@ -192,6 +192,26 @@ def load_model(path: Path, compile: bool = False) -> tuple[keras.Model, dict]:
         raise ModelError(f"{path} could not be loaded as a Keras model: {exc}") from exc
     except Exception as exc:
         raise ModelError(f"{path} could not be loaded as a Keras model ({type(exc).__name__}: {exc}).") from exc
-    if not isinstance(model, keras.Model) or len(model.inputs) != 1 or len(model.input_shape) != 4:
-        raise ModelError(f"{path} is a Keras model but not an image-to-image model denoise can run.")
+    _check_image_to_image(model, path)
     return model, metadata
+
+
+def _check_image_to_image(model, path: Path) -> None:
+    """Refuse models denoise cannot run: not one NHWC image in and the same shape out, or not 1 or 3 channels."""
+    shapes_ok = (
+        isinstance(model, keras.Model)
+        and len(model.inputs) == 1
+        and len(model.outputs) == 1
+        and len(model.input_shape) == 4
+        and tuple(model.output_shape) == tuple(model.input_shape)
+    )
+    if not shapes_ok:
+        raise ModelError(
+            f"{path} is a Keras model but not an image-to-image model denoise can run (input "
+            f"{getattr(model, 'input_shape', '?')}, output {getattr(model, 'output_shape', '?')}); "
+            "use a model made by `denoise train`."
+        )
+    if model.input_shape[-1] not in (1, 3):
+        raise ModelError(
+            f"{path} takes {model.input_shape[-1]}-channel images; denoise runs grayscale (1) or colour (3) models."
+        )

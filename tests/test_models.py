@@ -96,3 +96,19 @@ def test_describe_shows_metadata_and_training_settings(tmp_path):
                 "train_config": {"epochs": 3}})
     text = "\n".join(describe_model_file(path))
     assert "conv" in text and "gaussian:25" in text and "31.23" in text and "train.epochs" in text
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]),
+         "not an image-to-image model"),
+        (lambda: keras.Sequential([keras.Input((None, None, 4)), keras.layers.Conv2D(4, 3, padding="same")]),
+         "4-channel"),
+    ],
+)
+def test_models_denoise_cannot_run_are_refused_at_load(tmp_path, build, message):
+    path = tmp_path / "other.keras"
+    build().save(path)
+    with pytest.raises(ModelError, match=message):
+        load_model(path)
