@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from denoise.errors import DenoiseError, UsageError
-from denoise.images import IMAGE_SUFFIXES, LoadedImage, read_image, save_image
+from denoise.images import IMAGE_SUFFIXES, LoadedImage, read_image, remove_stale_temps, save_image
 
 Denoiser = Callable[[list[np.ndarray]], list[np.ndarray]]
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -128,8 +128,17 @@ def _plan_folder(source: Path, out: str | os.PathLike | None, in_place: bool) ->
     if _same(out, source):
         raise UsageError(f"The output folder {out} is the input folder. Choose another folder, or ask for in-place "
                          "to replace the originals.")
+    _check_output_folder(out)
     # An output folder inside the input folder is left out of the walk, so a rerun never denoises its own outputs.
     return [Job(path, out / path.relative_to(source), problem) for path, problem in _walk(source, exclude=out)]
+
+
+def _check_output_folder(out: Path) -> None:
+    # Said once, before any work, rather than as the same failure for every file.
+    existing = next(folder for folder in (out, *out.parents) if folder.exists())
+    if not existing.is_dir():
+        raise UsageError(f"The output folder {out} cannot be created: {existing} is a file. Choose another output "
+                         "folder.")
 
 
 def _walk(root: Path, exclude: Path | None) -> Iterator[tuple[Path, str | None]]:
@@ -200,6 +209,7 @@ def clean_images(jobs: Sequence[Job], denoise: Denoiser, *, overwrite: bool = Fa
     if batch_size < 1:
         raise UsageError(f"The batch size must be at least 1, not {batch_size}.")
     results: list[FileResult | None] = [None] * len(jobs)
+    _remove_stale_temps(jobs)
 
     def record(index: int, result: FileResult) -> None:
         results[index] = result
@@ -219,6 +229,15 @@ def clean_images(jobs: Sequence[Job], denoise: Denoiser, *, overwrite: bool = Fa
             _flush(groups, denoise, record)
     _flush(groups, denoise, record)
     return RunSummary([result for result in results if result is not None])
+
+
+def _remove_stale_temps(jobs: Sequence[Job]) -> None:
+    # A run killed mid-write leaves a hidden temp file beside the output; the rerun that finishes the rest sweeps it.
+    names: dict[Path, set[str]] = {}
+    for job in jobs:
+        names.setdefault(job.output.parent, set()).add(job.output.name)
+    for folder, in_folder in names.items():
+        remove_stale_temps(folder, in_folder)
 
 
 def _read(index: int, job: Job, overwrite: bool, record: Callable) -> _Loaded | None:

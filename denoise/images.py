@@ -20,6 +20,7 @@ import contextlib
 import errno
 import os
 import secrets
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -34,6 +35,8 @@ TEMP_PREFIX = "."  # temp files are hidden, so folder walks (and users) pass ove
 TEMP_SUFFIX = ".denoise-tmp"
 JPEG_QUALITY = 95
 WEBP_QUALITY = 95
+# What Pillow raises on damaged data, besides OSError; Image.open catches the same kinds while probing formats.
+_CORRUPT = (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError, struct.error)
 _SCALE = {"1": 255, "L": 255, "LA": 255, "RGB": 255, "RGBA": 255, "I": 65535, "F": 1}
 # TIFF tags that describe the stored layout; Pillow computes them anew, and copying stale ones corrupts the file.
 _TIFF_LAYOUT_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 282, 283,
@@ -61,7 +64,7 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
     path = Path(path)
     _check_file(path)
     with _open(path) as image:
-        frames = getattr(image, "n_frames", 1)
+        frames = _frame_count(image, path)
         if frames > 1:
             raise ImageError(f"{path} holds {frames} frames (an animation, a multi-page file or an MPO "
                              "photo); denoise handles single images only. Split it into one file per frame first.")
@@ -96,6 +99,15 @@ def _open(path: Path) -> Image.Image:
         raise ImageError(f"{path} cannot be opened ({_cause(exc)}). Check its permissions.") from exc
 
 
+def _frame_count(image: Image.Image, path: Path) -> int:
+    # Counting pages reads every page header (TIFF), so a damaged later page fails here, not in _load.
+    try:
+        return getattr(image, "n_frames", 1)
+    except _CORRUPT as exc:
+        raise ImageError(f"{path} is truncated or corrupt ({exc}). Copy or export it again from the "
+                         "original.") from exc
+
+
 def _load(image: Image.Image, path: Path) -> None:
     # A full decode here finds truncation and corruption now, not halfway through writing the output.
     try:
@@ -103,7 +115,7 @@ def _load(image: Image.Image, path: Path) -> None:
     except Image.DecompressionBombError as exc:
         raise ImageError(f"{path} is larger than Pillow's safety limit ({exc}). If you trust the file, split it "
                          "into smaller images.") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except _CORRUPT as exc:
         raise ImageError(f"{path} is truncated or corrupt ({exc}). Copy or export it again from the "
                          "original.") from exc
 
@@ -250,8 +262,7 @@ def to_pillow(loaded: LoadedImage, pixels: np.ndarray) -> Image.Image:
     if mode == "CMYK":
         return Image.fromarray(_rgb_to_cmyk(pixels, loaded.black), "CMYK")
     if mode == "P" and loaded.palette is not None:
-        rgb = Image.fromarray(array_to_uint8(pixels))
-        return rgb.quantize(palette=loaded.palette, dither=Image.Dither.NONE)
+        return _onto_palette(array_to_uint8(pixels), loaded.palette)
     if mode.startswith("I;16"):
         return Image.fromarray(to_integer(pixels[..., 0], np.uint16))
     if mode == "I":
@@ -264,6 +275,26 @@ def to_pillow(loaded: LoadedImage, pixels: np.ndarray) -> Image.Image:
     if loaded.alpha is not None:
         return Image.fromarray(np.concatenate([colour, loaded.alpha[..., None]], axis=-1))
     return Image.fromarray(colour[..., 0] if colour.shape[-1] == 1 else colour)
+
+
+def _onto_palette(rgb: np.ndarray, palette: Image.Image) -> Image.Image:
+    """Colours that are palette entries get their own entry; the others Pillow's nearest entry, undithered."""
+    # Pillow's nearest-colour search works on cells of 4 levels per channel, so entries one step apart (common in
+    # scanned or hand-made palettes) would collapse into one; exact matches are therefore looked up here.
+    nearest = np.asarray(Image.fromarray(rgb).quantize(palette=palette, dither=Image.Dither.NONE))
+    entries = np.asarray(palette.getpalette("RGB"), np.uint8).reshape(-1, 3)
+    keys, first = np.unique(_colour_keys(entries), return_index=True)
+    wanted = _colour_keys(rgb)
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    indices = np.where(keys[at] == wanted, first[at], nearest).astype(np.uint8)
+    image = Image.frombytes("P", (rgb.shape[1], rgb.shape[0]), indices.tobytes())
+    image.putpalette(palette.getpalette("RGB"))
+    return image
+
+
+def _colour_keys(rgb: np.ndarray) -> np.ndarray:
+    rgb = rgb.astype(np.int32)
+    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
 
 
 def _rgb_to_cmyk(pixels: np.ndarray, black: np.ndarray) -> np.ndarray:
@@ -312,6 +343,28 @@ def write_atomically(dest: Path, write: Callable[[BinaryIO], None]) -> None:
                              "disk has space; no partial file was left.") from exc
         raise
     _sync_folder(dest.parent)
+
+
+def remove_stale_temps(folder: Path, names: set[str]) -> list[Path]:
+    """Delete the temp files that killed writes of the files `names` in folder left behind; return their paths."""
+    # SIGKILL or a power cut gives write_atomically no chance to clean up; the next run that writes the same
+    # files does. Only temps of those names are touched, never another program's hidden files.
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if _temp_target(entry.name) in names:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
+def _temp_target(name: str) -> str | None:
+    """The file name a temp file of write_atomically was for, or None if name is not such a temp file."""
+    if not (name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)):
+        return None
+    target, _, token = name[len(TEMP_PREFIX):-len(TEMP_SUFFIX)].rpartition(".")
+    return target if len(token) == 16 and all(c in "0123456789abcdef" for c in token) else None
 
 
 def _sync_folder(folder: Path) -> None:
