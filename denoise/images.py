@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import secrets
 import struct
@@ -329,10 +330,10 @@ def write_atomically(dest: Path, write: Callable[[BinaryIO], None]) -> None:
     try:
         descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         created = True
-        with os.fdopen(descriptor, "wb") as file:
+        with _CheckedWriter(io.FileIO(descriptor, "w")) as file:
             write(file)
             file.flush()
-            os.fsync(file.fileno())
+            os.fsync(file.raw.fileno())
         os.replace(temp, dest)
     except BaseException as exc:
         if created:
@@ -343,6 +344,16 @@ def write_atomically(dest: Path, write: Callable[[BinaryIO], None]) -> None:
                              "disk has space; no partial file was left.") from exc
         raise
     _sync_folder(dest.parent)
+
+
+class _CheckedWriter(io.BufferedWriter):
+    """A binary file that hides its descriptor, so every byte goes through Python's checked writes."""
+
+    # Given a descriptor, Pillow's encoders write to it directly and ignore short writes: on a disk that fills up
+    # (or past RLIMIT_FSIZE) the last block could be cut off silently and a truncated image pass as written.
+    # BufferedWriter retries short writes and raises on errors.
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("fileno is hidden so that writes are checked")
 
 
 def remove_stale_temps(folder: Path, names: set[str]) -> list[Path]:
