@@ -149,7 +149,10 @@ def _run_with_progress(jobs, work, quiet: bool, label: str):
         def progress(result):
             bar.update(1)
             if result.status == "failed":
-                bar.write(f"failed: {result.source}: {result.reason}", file=sys.stderr)
+                # Reasons usually name the file already; name it when one does not.
+                named = str(result.source) in result.reason
+                bar.write(f"failed: {result.reason if named else f'{result.source}: {result.reason}'}",
+                          file=sys.stderr)
 
         return work(progress)
 
