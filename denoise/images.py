@@ -38,6 +38,7 @@ JPEG_QUALITY = 95
 WEBP_QUALITY = 95
 # What Pillow raises on damaged data, besides OSError; Image.open catches the same kinds while probing formats.
 _CORRUPT = (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError, struct.error)
+_ROWS_PER_BAND = 256
 _SCALE = {"1": 255, "L": 255, "LA": 255, "RGB": 255, "RGBA": 255, "I": 65535, "F": 1}
 # TIFF tags that describe the stored layout; Pillow computes them anew, and copying stale ones corrupts the file.
 _TIFF_LAYOUT_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 282, 283,
@@ -167,14 +168,20 @@ def to_float(array: np.ndarray) -> np.ndarray:
     """An 8- or 16-bit HxW or HxWxC array as float32 HxWxC in [0, 1]."""
     array = np.asarray(array)
     scale = np.float32(65535 if array.dtype == np.uint16 else 255)
-    values = array.astype(np.float32) / scale
+    # One float array, not a cast and then a quotient: on a 50 MP photo that is 600 MB less at the peak.
+    values = np.divide(array, scale, dtype=np.float32)
     return values[..., None] if values.ndim == 2 else values
 
 
 def to_integer(pixels: np.ndarray, dtype: type = np.uint8) -> np.ndarray:
     """Float pixels in [0, 1] clipped and rounded to uint8 or uint16."""
     scale = np.iinfo(dtype).max
-    return np.floor(np.clip(pixels, 0.0, 1.0) * scale + 0.5).astype(dtype)
+    out = np.empty(np.shape(pixels), dtype)
+    # In bands of rows, so the float temporaries stay small however large the image is.
+    for start in range(0, max(1, len(out)), _ROWS_PER_BAND):
+        band = np.clip(pixels[start : start + _ROWS_PER_BAND], 0.0, 1.0) * scale + 0.5
+        out[start : start + _ROWS_PER_BAND] = np.floor(band, out=band)
+    return out
 
 
 def array_to_uint8(pixels: np.ndarray) -> np.ndarray:

@@ -59,3 +59,22 @@ def test_dense_model_refuses_other_sizes_clearly():
     assert denoiser([np.zeros((28, 28, 1), np.float32)])[0].shape == (28, 28, 1)
     with pytest.raises(ModelError, match="only takes 28x28"):
         denoiser([np.zeros((30, 30, 1), np.float32)])
+
+
+@pytest.mark.parametrize("shape", [(150, 130, 1), (97, 211, 3)])
+def test_a_lone_image_cleaned_in_place_band_by_band_equals_whole_image_output(shape):
+    model = tiny_unet(shape[-1], depth=2)
+    image = as_float(smooth_image(shape[0], shape[1], shape[-1], seed=4))
+    (whole,) = Denoiser(model, tile=4096)([image.copy()])
+    owned = image.copy()
+    (tiled,) = Denoiser(model, tile=48, margin=48, reuse_input=True, max_batch_pixels=5000)([owned])
+    assert tiled is owned  # cleaned in place: no second full-size copy
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_several_images_are_never_overwritten_even_when_allowed():
+    images = [as_float(smooth_image(100, 100, 1, seed=s)) for s in range(2)]
+    copies = [image.copy() for image in images]
+    Denoiser(tiny_unet(1), tile=32, margin=32, reuse_input=True)(images)
+    for image, copy in zip(images, copies):
+        np.testing.assert_array_equal(image, copy)
