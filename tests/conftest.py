@@ -16,3 +16,15 @@ def isolated_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(home / ".keras"))
     monkeypatch.delenv("DENOISE_DISABLE_PLUGINS", raising=False)
     yield
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    """A real, untrained 1-channel tiny U-Net saved as a .keras file with metadata."""
+    from factories import tiny_unet
+
+    from denoise.models import save_model
+
+    path = tmp_path / "models" / "tiny.keras"
+    save_model(tiny_unet(1), path, {"architecture": "unet", "channels": 1, "noise": "gaussian:25"})
+    return path

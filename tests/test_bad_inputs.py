@@ -14,13 +14,12 @@ import struct
 
 import numpy as np
 import pytest
-from factories import smooth_image, tiny_unet
+from factories import smooth_image
 from PIL import Image, ImageCms
 from typer.testing import CliRunner
 
 from denoise import inference
 from denoise.cli import app
-from denoise.models import save_model
 
 BOMB_LIMIT = 400_000  # lowered limit: the 3x100000 strip stays under it, the 1000x1000 "bomb" is over twice it
 TILE = 64
@@ -125,13 +124,6 @@ def _make(root, corpus):
 def _hashes(root):
     return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
             if p.is_file() and not p.is_symlink() and "loop" not in p.parts}
-
-
-@pytest.fixture
-def model_file(tmp_path):
-    path = tmp_path / "models" / "tiny.keras"
-    save_model(tiny_unet(1), path, {"architecture": "unet", "channels": 1, "noise": "gaussian:25"})
-    return path
 
 
 @pytest.fixture

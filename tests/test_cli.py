@@ -6,13 +6,12 @@ import subprocess
 import sys
 
 import pytest
-from factories import tiny_unet, write_image_folder
+from factories import write_image_folder
 from PIL import Image
 from test_plugin_mnist import write_idx
 from typer.testing import CliRunner
 
 from denoise.cli import app
-from denoise.models import save_model
 
 runner = CliRunner()
 
@@ -23,13 +22,6 @@ def invoke(*args):
 
 def hashes(folder):
     return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture
-def model_file(tmp_path):
-    path = tmp_path / "models" / "tiny.keras"
-    save_model(tiny_unet(1), path, {"architecture": "unet", "channels": 1, "noise": "gaussian:25"})
-    return path
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 import pytest
-from factories import tiny_unet, write_image_folder
+from factories import write_image_folder
 from PIL import Image, ImageFile
 from typer.testing import CliRunner
 
@@ -24,7 +24,6 @@ from denoise import images
 from denoise.batch import DONE, FAILED, clean_images, plan_outputs
 from denoise.cli import app
 from denoise.images import TEMP_SUFFIX
-from denoise.models import save_model
 
 IMAGES = 40
 
@@ -45,13 +44,6 @@ def _pixels(path):
     with Image.open(path) as image:
         image.load()  # a half-written file fails here
         return np.asarray(image)
-
-
-@pytest.fixture
-def model_file(tmp_path):
-    path = tmp_path / "models" / "tiny.keras"
-    save_model(tiny_unet(1), path, {"architecture": "unet", "channels": 1, "noise": "gaussian:25"})
-    return path
 
 
 def _fail_fsync(monkeypatch):

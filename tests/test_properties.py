@@ -6,7 +6,6 @@ smallest margin whose stitched result equals whole-image inference; 40 differs b
 """
 
 import functools
-import io
 import tempfile
 from pathlib import Path
 
