@@ -1,44 +1,40 @@
-"""Clean a file or a folder tree: plan output paths, skip or overwrite, denoise in batches, record every file's fate.
+"""Clean planned files (plan.py): skip or overwrite, denoise in batches, record every file's fate.
 
-The denoiser is any callable taking a list of float32 HxWxC arrays in [0, 1] and returning arrays of the same
+Reading, denoising and writing overlap (pipeline.py), with the memory they hold bounded. The denoiser is any callable taking a list of float32 HxWxC arrays in [0, 1] and returning arrays of the same
 shapes (inference.py provides the real one). This module never prints or exits: it reports each finished file
 through a progress callback and returns a RunSummary. One bad file never stops the others.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image
 
 from denoise.errors import DenoiseError, UsageError
-from denoise.images import IMAGE_SUFFIXES, LoadedImage, read_image, remove_stale_temps, save_image
+from denoise.images import LoadedImage, read_image, remove_stale_temps, save_image
+from denoise.pipeline import READ_DONE, STALLED, Pipeline
+from denoise.plan import Job, parse_shard, plan_outputs, shard
+
+__all__ = ["DONE", "SKIPPED", "FAILED", "FileResult", "Job", "RunSummary", "clean_images", "parse_shard",
+           "plan_outputs", "shard"]
 
 Denoiser = Callable[[list[np.ndarray]], list[np.ndarray]]
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
-OUTPUT_SUFFIX = "-denoised"
 DEFAULT_BATCH_SIZE = 8
-# Bounds the float pixels held at once (about 0.8 GB for RGB), whatever the batch size and image sizes.
-MAX_BUFFERED_PIXELS = 64_000_000
-
-
-@dataclass(frozen=True)
-class Job:
-    """One planned file: where it is read from and written to; `problem` marks an entry already known to fail."""
-
-    source: Path
-    output: Path
-    problem: str | None = None
-
-    @property
-    def in_place(self) -> bool:
-        return self.output == self.source
+# Float pixels read ahead or waiting to be written, whatever the batch size and image sizes (see pipeline.py).
+DEFAULT_BUFFER_BYTES = 512 * 2**20
+DEFAULT_WRITERS = 2
+# Images this large are cleaned alone: the model already gets a full batch from one, and alone it may be cleaned
+# in place (inference.Denoiser's reuse_input), which a failed batch could not then retry file by file.
+ALONE_PIXELS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -88,112 +84,6 @@ class RunSummary:
             raise DenoiseError(f"Could not write the report {path}: {exc}. Choose another report path.") from exc
 
 
-def plan_outputs(source: str | os.PathLike, out: str | os.PathLike | None = None, in_place: bool = False) -> list[Job]:
-    """Plan one Job per image under source (a file or folder), mirroring the tree into the output folder.
-
-    Defaults: a folder `photos` goes to the sibling folder `photos-denoised`; a file `a.png` to `a-denoised.png`
-    beside it. Hidden files and folders are skipped (they include our own temp files and macOS `._` companions).
-    """
-    source = Path(source)
-    if not source.exists():
-        raise UsageError(f"{source} does not exist. Give an image file or a folder of images.")
-    if in_place and out is not None and not _same(Path(out), source):
-        raise UsageError("Give either an output path or in-place, not both.")
-    jobs = _plan_file(source, out, in_place) if source.is_file() else _plan_folder(source, out, in_place)
-    if not in_place:
-        _refuse_collisions(jobs)
-    return jobs
-
-
-def _plan_file(source: Path, out: str | os.PathLike | None, in_place: bool) -> list[Job]:
-    if in_place:
-        # The atomic rename replaces a symlink itself with the new file; the file it pointed to stays as it was.
-        return [Job(source, source)]
-    if out is None:
-        return [Job(source, source.with_name(f"{source.stem}{OUTPUT_SUFFIX}{source.suffix}"))]
-    out = Path(out)
-    if out.is_dir() or out.suffix.lower() not in IMAGE_SUFFIXES:
-        out = out / source.name
-    extensions = Image.registered_extensions()
-    if extensions.get(out.suffix.lower()) != extensions.get(source.suffix.lower()):
-        raise UsageError(f"The output {out} has another format than {source}; denoise keeps each file's format. "
-                         f"Give an output ending in {source.suffix}.")
-    return [Job(source, out)]
-
-
-def _plan_folder(source: Path, out: str | os.PathLike | None, in_place: bool) -> list[Job]:
-    if in_place:
-        return [Job(path, path, problem) for path, problem in _walk(source, exclude=None)]
-    out = Path(out) if out is not None else source.parent / f"{source.name}{OUTPUT_SUFFIX}"
-    if _same(out, source):
-        raise UsageError(f"The output folder {out} is the input folder. Choose another folder, or ask for in-place "
-                         "to replace the originals.")
-    _check_output_folder(out)
-    # An output folder inside the input folder is left out of the walk, so a rerun never denoises its own outputs.
-    return [Job(path, out / path.relative_to(source), problem) for path, problem in _walk(source, exclude=out)]
-
-
-def _check_output_folder(out: Path) -> None:
-    # Said once, before any work, rather than as the same failure for every file.
-    existing = next(folder for folder in (out, *out.parents) if folder.exists())
-    if not existing.is_dir():
-        raise UsageError(f"The output folder {out} cannot be created: {existing} is a file. Choose another output "
-                         "folder.")
-
-
-def _walk(root: Path, exclude: Path | None) -> Iterator[tuple[Path, str | None]]:
-    """Image files under root in sorted order, with a problem for each symlinked folder that loops."""
-    excluded = os.path.realpath(exclude) if exclude is not None else None
-    yield from _walk_folder(root, excluded, ancestors=frozenset({_identity(root)}))
-
-
-def _walk_folder(folder: Path, excluded: str | None, ancestors: frozenset) -> Iterator[tuple[Path, str | None]]:
-    try:
-        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-    except OSError as exc:
-        yield folder, f"The folder {folder} cannot be listed ({exc.strerror or exc}). Check its permissions."
-        return
-    for entry in entries:
-        path = Path(entry.path)
-        if entry.name.startswith("."):
-            continue
-        if _is_folder(entry):
-            if os.path.realpath(path) == excluded:
-                continue
-            identity = _identity(path)
-            if identity in ancestors:
-                yield path, f"{path} is a symbolic link back into its own parent folders (a loop); it was skipped."
-                continue
-            yield from _walk_folder(path, excluded, ancestors | {identity})
-        elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
-            yield path, None
-
-
-def _is_folder(entry: os.DirEntry) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
-
-
-def _identity(path: Path) -> tuple[int, int]:
-    stat = os.stat(path)
-    return stat.st_dev, stat.st_ino
-
-
-def _same(first: Path, second: Path) -> bool:
-    return os.path.realpath(first) == os.path.realpath(second)
-
-
-def _refuse_collisions(jobs: Sequence[Job]) -> None:
-    # A badly chosen output folder (say, a parent of the input) could map one input onto another input's path.
-    sources = {os.path.realpath(job.source) for job in jobs}
-    for job in jobs:
-        if os.path.realpath(job.output) in sources:
-            raise UsageError(f"Writing {job.output} would overwrite the input {job.output}. Choose an output folder "
-                             "outside the input folder.")
-
-
 @dataclass
 class _Loaded:
     index: int
@@ -203,32 +93,58 @@ class _Loaded:
 
 
 def clean_images(jobs: Sequence[Job], denoise: Denoiser, *, overwrite: bool = False,
-                 batch_size: int = DEFAULT_BATCH_SIZE,
-                 progress: Callable[[FileResult], None] | None = None) -> RunSummary:
-    """Denoise every job's source into its output, same-size images batched together; never stops at a bad file."""
+                 batch_size: int = DEFAULT_BATCH_SIZE, progress: Callable[[FileResult], None] | None = None,
+                 buffer_bytes: int = DEFAULT_BUFFER_BYTES, writers: int = DEFAULT_WRITERS) -> RunSummary:
+    """Denoise every job's source into its output, same-size images batched together; never stops at a bad file.
+
+    Reading the next images and writing finished ones overlap with the denoiser; at most about buffer_bytes of
+    pixels are held between them (an image larger than that runs alone). progress is called on this thread.
+    """
     if batch_size < 1:
         raise UsageError(f"The batch size must be at least 1, not {batch_size}.")
     results: list[FileResult | None] = [None] * len(jobs)
     _remove_stale_temps(jobs)
+    with Pipeline(buffer_bytes, writers) as pipe:
+        def record(index: int, result: FileResult) -> None:
+            results[index] = result
+            pipe.release(index)
+            if progress is not None:
+                progress(result)
 
-    def record(index: int, result: FileResult) -> None:
-        results[index] = result
-        if progress is not None:
-            progress(result)
+        def run(batch: list[_Loaded]) -> None:
+            _denoise_and_write(batch, denoise, record, pipe.write)
 
-    groups: dict[tuple[int, ...], list[_Loaded]] = {}
-    for index, job in enumerate(jobs):
-        loaded = _read(index, job, overwrite, record)
-        if loaded is None:
-            continue
-        group = groups.setdefault(loaded.image.pixels.shape, [])
-        group.append(loaded)
-        if len(group) >= batch_size:
-            _denoise_and_write(groups.pop(loaded.image.pixels.shape), denoise, record)
-        elif _buffered(groups) > 4 * batch_size or _buffered_pixels(groups) > MAX_BUFFERED_PIXELS:
-            _flush(groups, denoise, record)
-    _flush(groups, denoise, record)
+        pipe.read(list(enumerate(jobs)), cost=lambda item: (item[0], _cost(item[1], overwrite)),
+                  load=lambda item: _read(item[0], item[1], overwrite))
+        groups: dict[tuple[int, ...], list[_Loaded]] = {}
+        for event in pipe.events():
+            if isinstance(event, _Loaded):
+                _add(groups, event, batch_size, run)
+            elif event is READ_DONE or event is STALLED:
+                _flush(groups, run)
+            else:
+                record(*event)
     return RunSummary([result for result in results if result is not None])
+
+
+def _add(groups: dict, loaded: _Loaded, batch_size: int, run: Callable) -> None:
+    """Queue an image with others of its shape; run a group once it is full, or everything once too much waits."""
+    shape = loaded.image.pixels.shape
+    if loaded.image.pixels[..., 0].size >= ALONE_PIXELS:
+        run([loaded])
+        return
+    group = groups.setdefault(shape, [])
+    group.append(loaded)
+    if len(group) >= batch_size:
+        run(groups.pop(shape))
+    elif sum(len(group) for group in groups.values()) > 4 * batch_size:
+        _flush(groups, run)
+
+
+def _flush(groups: dict, run: Callable) -> None:
+    for shape in sorted(groups):
+        run(groups[shape])
+    groups.clear()
 
 
 def _remove_stale_temps(jobs: Sequence[Job]) -> None:
@@ -240,38 +156,38 @@ def _remove_stale_temps(jobs: Sequence[Job]) -> None:
         remove_stale_temps(folder, in_folder)
 
 
-def _read(index: int, job: Job, overwrite: bool, record: Callable) -> _Loaded | None:
-    """Read a job's image, or record why it is skipped or failed and return None."""
+def _skips(job: Job, overwrite: bool) -> bool:
+    return not overwrite and not job.in_place and job.output.exists()
+
+
+def _cost(job: Job, overwrite: bool) -> int:
+    """Bytes a job will hold while in flight, from the image header alone: its float pixels in and out."""
+    if job.problem or _skips(job, overwrite):
+        return 0
+    try:
+        with Image.open(job.source) as image:
+            width, height = image.size
+            channels = 3 if len(image.getbands()) >= 3 or image.mode in ("P", "PA") else 1
+    except Exception:  # noqa: BLE001 - the read itself reports what is wrong with the file
+        return 0
+    return 2 * 4 * width * height * channels
+
+
+def _read(index: int, job: Job, overwrite: bool) -> _Loaded | tuple[int, FileResult]:
+    """Read a job's image, or say why it is skipped or failed."""
     started = time.perf_counter()
     if job.problem:
-        record(index, FileResult(job.source, job.output, FAILED, job.problem))
-        return None
-    if not overwrite and not job.in_place and job.output.exists():
-        record(index, FileResult(job.source, job.output, SKIPPED, "the output already exists; overwrite replaces it"))
-        return None
+        return index, FileResult(job.source, job.output, FAILED, job.problem)
+    if _skips(job, overwrite):
+        return index, FileResult(job.source, job.output, SKIPPED, "the output already exists; overwrite replaces it")
     try:
         image = read_image(job.source)
-    except (DenoiseError, OSError) as exc:
-        record(index, _failure(job, exc, time.perf_counter() - started))
-        return None
+    except (DenoiseError, OSError, MemoryError) as exc:
+        return index, _failure(job, exc, time.perf_counter() - started)
     return _Loaded(index, job, image, time.perf_counter() - started)
 
 
-def _buffered(groups: dict) -> int:
-    return sum(len(group) for group in groups.values())
-
-
-def _buffered_pixels(groups: dict) -> int:
-    return sum(item.image.pixels.size for group in groups.values() for item in group)
-
-
-def _flush(groups: dict, denoise: Denoiser, record: Callable) -> None:
-    for shape in sorted(groups):
-        _denoise_and_write(groups[shape], denoise, record)
-    groups.clear()
-
-
-def _denoise_and_write(batch: list[_Loaded], denoise: Denoiser, record: Callable) -> None:
+def _denoise_and_write(batch: list[_Loaded], denoise: Denoiser, record: Callable, write: Callable) -> None:
     started = time.perf_counter()
     try:
         outputs = _call_denoiser(denoise, [item.image.pixels for item in batch])
@@ -280,7 +196,7 @@ def _denoise_and_write(batch: list[_Loaded], denoise: Denoiser, record: Callable
     except Exception as exc:  # noqa: BLE001
         if len(batch) > 1:
             for item in batch:
-                _denoise_and_write([item], denoise, record)
+                _denoise_and_write([item], denoise, record, write)
             return
         item = batch[0]
         reason = f"{item.job.source}: denoising failed: {type(exc).__name__}: {exc}"
@@ -288,7 +204,7 @@ def _denoise_and_write(batch: list[_Loaded], denoise: Denoiser, record: Callable
         return
     share = (time.perf_counter() - started) / len(batch)
     for item, pixels in zip(batch, outputs):
-        _write(item, pixels, item.seconds + share, record)
+        write(functools.partial(_write, item, pixels, item.seconds + share))
 
 
 def _call_denoiser(denoise: Denoiser, images: list[np.ndarray]) -> list[np.ndarray]:
@@ -299,14 +215,16 @@ def _call_denoiser(denoise: Denoiser, images: list[np.ndarray]) -> list[np.ndarr
     return outputs
 
 
-def _write(item: _Loaded, pixels: np.ndarray, seconds: float, record: Callable) -> None:
+def _write(item: _Loaded, pixels: np.ndarray, seconds: float) -> tuple[int, FileResult]:
+    """Save one output (on a writer thread); any error becomes that file's failure."""
     started = time.perf_counter()
     try:
         save_image(item.image, pixels, item.job.output)
-    except (DenoiseError, OSError) as exc:
-        record(item.index, _failure(item.job, exc, seconds + time.perf_counter() - started))
-        return
-    record(item.index, FileResult(item.job.source, item.job.output, DONE, "", seconds + time.perf_counter() - started))
+    # Encoders raise more than OSError on odd data (ValueError, MemoryError); on a writer thread that must still
+    # end as this file's failure, never as a lost result.
+    except Exception as exc:  # noqa: BLE001
+        return item.index, _failure(item.job, exc, seconds + time.perf_counter() - started)
+    return item.index, FileResult(item.job.source, item.job.output, DONE, "", seconds + time.perf_counter() - started)
 
 
 def _failure(job: Job, cause: BaseException | str, seconds: float) -> FileResult:

@@ -3,13 +3,15 @@
 import hashlib
 import json
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from denoise import images
-from denoise.batch import DONE, FAILED, SKIPPED, Job, clean_images, plan_outputs
+from denoise import batch, images
+from denoise.batch import DONE, FAILED, SKIPPED, Job, clean_images, parse_shard, plan_outputs, shard
 from denoise.errors import UsageError
 from denoise.images import array_to_uint8, to_float
 
@@ -235,3 +237,89 @@ def test_report_is_machine_readable(tmp_path):
 def test_batch_size_must_be_positive(tmp_path):
     with pytest.raises(UsageError):
         clean_images([], identity, batch_size=0)
+
+
+def test_shards_partition_the_plan_exactly_and_stay_put_when_files_are_added(tmp_path):
+    root = tmp_path / "photos"
+    for index in range(30):
+        _write(root / f"d{index % 4}" / f"{index:02d}.png", (4, 4))
+    jobs = plan_outputs(root)
+    for count in (1, 2, 3, 7):
+        shards = [shard(jobs, root, index, count) for index in range(count)]
+        sources = [job.source for part in shards for job in part]
+        assert sorted(sources) == sorted(job.source for job in jobs) and len(sources) == len(set(sources))
+    before = {job.source: index for index in range(4) for job in shard(jobs, root, index, 4)}
+    for index in range(30, 40):
+        _write(root / "new" / f"{index}.png", (4, 4))
+    after = {job.source: index for index in range(4) for job in shard(plan_outputs(root), root, index, 4)}
+    assert all(after[source] == index for source, index in before.items())
+
+
+def test_shards_do_not_depend_on_where_the_folder_is_mounted(tmp_path):
+    for mount in ("a", "b/c"):
+        _tree(tmp_path / mount / "photos")
+    first, second = (shard(plan_outputs(tmp_path / m / "photos"), tmp_path / m / "photos", 1, 3) for m in ("a", "b/c"))
+    assert _relative(first, tmp_path / "a" / "photos") == _relative(second, tmp_path / "b/c" / "photos")
+
+
+@pytest.mark.parametrize("text", ["0/2", "1/2", "15/16"])
+def test_parse_shard_reads_k_of_n(text):
+    index, count = parse_shard(text)
+    assert f"{index}/{count}" == text
+
+
+@pytest.mark.parametrize("text", ["2/2", "3/2", "x", "1", "-1/2", "1/0", "a/b", "1/2/3"])
+def test_parse_shard_refuses_bad_specs_with_the_form(text):
+    with pytest.raises(UsageError, match="K/N"):
+        parse_shard(text)
+
+
+def test_a_tiny_memory_budget_cleans_one_image_at_a_time_in_plan_order(tmp_path):
+    for index in range(6):
+        _write(tmp_path / "in" / f"{index}.png", (8, 10, 3))
+    calls, threads = [], set()
+
+    def recording(batch):
+        calls.append(len(batch))
+        return identity(batch)
+
+    jobs = plan_outputs(tmp_path / "in")
+    summary = clean_images(jobs, recording, buffer_bytes=1, progress=lambda r: threads.add(threading.current_thread()))
+    assert summary.counts[DONE] == 6 and calls == [1] * 6
+    assert [r.source for r in summary.results] == [job.source for job in jobs]
+    assert threads == {threading.main_thread()}  # progress is reported from the calling thread only
+
+
+def test_the_next_images_are_read_while_the_model_runs(tmp_path, monkeypatch):
+    for index in range(4):
+        _write(tmp_path / "in" / f"{index}.png", (8, 10, 3))
+    read = []
+    real_read = batch.read_image
+    monkeypatch.setattr(batch, "read_image", lambda path: read.append(path.name) or real_read(path))
+    seen_while_first_ran = []
+
+    def slow(images):
+        if not seen_while_first_ran:
+            deadline = time.monotonic() + 5
+            while len(read) < 4 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            seen_while_first_ran.append(len(read))
+        return identity(images)
+
+    assert clean_images(plan_outputs(tmp_path / "in"), slow, batch_size=1).ok
+    assert seen_while_first_ran == [4]
+
+
+def test_an_unexpected_encoder_error_fails_only_that_file(tmp_path, monkeypatch):
+    root = _tree(tmp_path / "photos")
+    real_save = batch.save_image
+
+    def picky(loaded, pixels, dest):
+        if dest.name == "a.png":
+            raise ValueError("encoder said no")
+        return real_save(loaded, pixels, dest)
+
+    monkeypatch.setattr(batch, "save_image", picky)
+    summary = clean_images(plan_outputs(root), identity)
+    assert summary.counts == {DONE: 3, SKIPPED: 0, FAILED: 1}
+    assert "a.png" in summary.failures[0].reason and "encoder said no" in summary.failures[0].reason
