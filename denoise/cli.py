@@ -49,26 +49,33 @@ def fail(message: str, code: int = EXIT_ERROR) -> None:
     raise typer.Exit(code)
 
 
-def _quiet_tensorflow() -> None:
-    """Import TensorFlow with its C++ start-up chatter (oneDNN, CUDA probing) kept out of the user's terminal.
+def _quiet_tensorflow(threads: int | None = None) -> int:
+    """Import TensorFlow without its start-up chatter, its thread pools sized first; returns the thread count."""
+    from denoise.resources import start_tensorflow
 
-    TF_CPP_MIN_LOG_LEVEL no longer silences the lines absl prints before its logging starts, so the process's
-    stderr is pointed at /dev/null while TensorFlow loads and probes devices; Python errors still surface.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import tensorflow as tf
+    return start_tensorflow(threads)
 
-        tf.config.list_physical_devices("GPU")
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+
+def _checked(parse):
+    """A Typer parser from a function that raises DenoiseError, so a bad value exits 2 with its message."""
+    def parser(text: str):
+        try:
+            return parse(text)
+        except DenoiseError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return parser
+
+
+def _shard(text: str) -> tuple[int, int]:
+    from denoise.plan import parse_shard
+
+    return parse_shard(text)
+
+
+def _size(text: str) -> int:
+    from denoise.resources import parse_size
+
+    return parse_size(text)
 
 
 @app.callback()
@@ -84,6 +91,9 @@ NoiseOption = Annotated[
     NoiseSpec, typer.Option(parser=_noise, metavar="SPEC", help=f"Noise to add, e.g. {NOISE_EXAMPLES}.")
 ]
 DatasetOption = Annotated[str, typer.Option("--dataset", "-d", help="A dataset loader; see `denoise datasets`.")]
+ThreadsOption = Annotated[Optional[int], typer.Option(
+    min=1, help="Use at most N cores: TensorFlow's intra-op pool gets N threads (inter-op: up to 2) and run's "
+                "reader/writer pools at most N. Default: every core this process may use (its CPU affinity).")]
 PathOption = Annotated[
     Optional[Path],
     typer.Option("--path", "--data-dir", help="Where the dataset's files lie (a folder of images for 'folder')."),
@@ -108,37 +118,55 @@ def run(
                                                    "overlapping tiles, which bounds memory.")] = 1024,
     report: Annotated[Optional[Path], typer.Option(help="Write every file's outcome as JSON here.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    threads: ThreadsOption = None,
+    shard: Annotated[Optional[str], typer.Option(
+        callback=lambda text: text and _checked(_shard)(text), metavar="K/N", help="Clean only shard K of N (0 <= K < N), chosen by a stable hash "
+        "of each file's relative path: N copies (a Slurm array, a Kubernetes Indexed Job) split one folder with "
+        "no overlap and no coordination.")] = None,
+    max_memory: Annotated[Optional[int], typer.Option(
+        parser=_checked(_size), metavar="SIZE", help="Peak memory target, e.g. 2G (at least 1G): sizes the read-ahead "
+        "and write-behind buffers and the pixels per model call. Default: about 2G for the default model. An image "
+        "larger than the buffers still runs, alone, in tiles (about 4 bytes per pixel and channel).")] = None,
 ) -> None:
     """Denoise an image or a whole folder tree; originals are never touched unless --in-place.
 
     Each output keeps its file's format, size, mode, EXIF and colour profile and is written atomically. A file that
     fails is reported and the others go on; the exit code is 1 if any file failed, 2 if nothing could start.
     """
-    from denoise.batch import clean_images, plan_outputs
+    from denoise.batch import DEFAULT_BUFFER_BYTES, DEFAULT_WRITERS, clean_images, plan_outputs, shard_jobs
+    from denoise.resources import memory_plan
 
     try:
         jobs = plan_outputs(source, out, in_place=in_place)
-        denoiser = _load_denoiser(model, tile)
+        if shard is not None:
+            jobs = shard_jobs(jobs, source, *shard)
+        plan = memory_plan(max_memory) if max_memory else None
+        denoiser, threads = _load_denoiser(model, tile, plan.batch_pixels if plan else None, threads)
     except DenoiseError as exc:
         fail(str(exc))
+    buffer = plan.buffer_bytes if plan else DEFAULT_BUFFER_BYTES
+    writers = min(DEFAULT_WRITERS, threads)
     summary = _run_with_progress(jobs, lambda progress: clean_images(
-        jobs, denoiser, overwrite=overwrite, batch_size=batch_size, progress=progress), quiet, "denoising")
+        jobs, denoiser, overwrite=overwrite, batch_size=batch_size, progress=progress, buffer_bytes=buffer,
+        writers=writers), quiet, "denoising")
     _finish_run(summary, report, jobs)
 
 
-def _load_denoiser(model: Path | None, tile: int):
-    """The model to run: the given file, or the shipped defaults (loaded when first needed)."""
+def _load_denoiser(model: Path | None, tile: int, batch_pixels: int | None, threads: int | None):
+    """The model to run (loaded once; the shipped defaults each when first needed) and TensorFlow's thread count."""
     from denoise.model_files import read_metadata
 
     if model is not None:
         read_metadata(model)  # fails fast, before TensorFlow is imported, on a missing or foreign file
-    _quiet_tensorflow()
+    threads = _quiet_tensorflow(threads)
     from denoise.inference import DefaultDenoiser, Denoiser
     from denoise.models import load_model
 
+    # The batch code owns the pixels it hands over, so a lone large image may be cleaned in place.
+    options = {"tile": tile, "reuse_input": True, **({"max_batch_pixels": batch_pixels} if batch_pixels else {})}
     if model is None:
-        return DefaultDenoiser(tile=tile)
-    return Denoiser(load_model(model)[0], tile=tile)
+        return DefaultDenoiser(**options), threads
+    return Denoiser(load_model(model)[0], **options), threads
 
 
 def _run_with_progress(jobs, work, quiet: bool, label: str):
@@ -225,16 +253,19 @@ def train(
     seed: int = 0,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Use at most this many source images.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint beside --out.")] = False,
+    threads: ThreadsOption = None,
+    distribute: Annotated[bool, typer.Option(help="Train on every GPU of this machine at once (TensorFlow's "
+                                                  "MirroredStrategy; --batch-size is split between them).")] = False,
 ) -> None:
     """Train a denoising model: clean images in, noise added on the fly, the best epoch kept at --out."""
-    _quiet_tensorflow()
+    _quiet_tensorflow(threads)
     from denoise.training import TrainConfig, train as run_training
 
     config = TrainConfig(
         dataset=dataset, noise=noise, out=out, data_path=path, arch=arch, width=width, depth=depth,
         channels=channels, epochs=epochs, batch_size=batch_size, patch_size=patch_size,
         steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_schedule=lr_schedule,
-        validation_fraction=validation_fraction, seed=seed, limit=limit, resume=resume,
+        validation_fraction=validation_fraction, seed=seed, limit=limit, resume=resume, distribute=distribute,
     )
     try:
         result = run_training(config, on_epoch=_print_epoch)

@@ -51,6 +51,7 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None
     resume: bool = False
+    distribute: bool = False  # mirror the model over every GPU (or every logical device) of this machine
 
 
 @dataclass
@@ -89,17 +90,9 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
     channels = train_images.shape[-1]
     steps = config.steps_per_epoch or max(1, len(train_images) // config.batch_size)
 
-    resume_from = checkpoint_path(config.out)
-    if config.resume and resume_from.exists():
-        model, state = load_model(resume_from, compile=True)
-        start_epoch, best = int(state["epochs"]), state.get("best_validation_psnr")
-    else:
-        if config.resume:
-            raise UsageError(f"--resume found no checkpoint at {resume_from}; start without --resume.")
-        size = train_images.shape[1]
-        model = build_model(config.arch, channels, width=config.width, depth=config.depth, image_size=size)
-        model.compile(optimizer=_optimizer(config, steps), loss="mse", jit_compile=False)
-        start_epoch, best = 0, None
+    # Variables made inside a MirroredStrategy's scope are copied to every device and kept in step by fit().
+    with (tf.distribute.MirroredStrategy() if config.distribute else tf.distribute.get_strategy()).scope():
+        model, start_epoch, best = _model_to_train(config, channels, train_images.shape[1], steps)
 
     validation = _validation_set(data.validation, config)
     pipeline = make_pipeline(train_images, config.noise, config.batch_size, config.seed, start_epoch * steps)
@@ -119,6 +112,19 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
             f"{config.out}. Try a lower --learning-rate or a smaller --batch-size."
         )
     return result
+
+
+def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
+    """A compiled model with the epoch it starts at and the best PSNR so far: resumed, or built new."""
+    resume_from = checkpoint_path(config.out)
+    if config.resume and resume_from.exists():
+        model, state = load_model(resume_from, compile=True)
+        return model, int(state["epochs"]), state.get("best_validation_psnr")
+    if config.resume:
+        raise UsageError(f"--resume found no checkpoint at {resume_from}; start without --resume.")
+    model = build_model(config.arch, channels, width=config.width, depth=config.depth, image_size=size)
+    model.compile(optimizer=_optimizer(config, steps), loss="mse", jit_compile=False)
+    return model, 0, None
 
 
 def _check_config(config: TrainConfig) -> None:

@@ -154,3 +154,33 @@ def test_info_on_a_foreign_file_is_a_clear_error(tmp_path):
     text.write_text("just text")
     result = invoke("info", text)
     assert result.exit_code == 2 and "not a readable .keras model" in result.output
+
+
+@pytest.mark.parametrize("spec", ["0/0", "3/2", "x", "2/2"])
+def test_run_with_a_bad_shard_exits_2_and_shows_the_form(photos, model_file, spec):
+    result = invoke("run", photos, "--model", model_file, "--shard", spec)
+    assert result.exit_code == 2 and "K/N" in result.output
+
+
+def test_run_shards_split_the_folder_with_no_overlap(tmp_path, model_file):
+    write_image_folder(tmp_path / "photos", 9, size=(24, 24))
+    outputs = []
+    for index in range(3):
+        out = tmp_path / f"out{index}"
+        result = invoke("run", tmp_path / "photos", "--out", out, "--model", model_file, "--shard", f"{index}/3",
+                        "--threads", 1, "--max-memory", "2G", "-q")
+        assert result.exit_code == 0, result.output
+        outputs.append({p.name for p in out.glob("*.png")})
+    assert sorted(name for part in outputs for name in part) == sorted(p.name for p in (tmp_path / "photos").iterdir())
+
+
+def test_run_with_a_bad_memory_target_exits_2(photos, model_file):
+    assert "not a size" in invoke("run", photos, "--model", model_file, "--max-memory", "lots").output
+    result = invoke("run", photos, "--model", model_file, "--max-memory", "100M")
+    assert result.exit_code == 2 and "at least 1G" in result.output
+
+
+def test_run_help_explains_threads_shards_and_memory():
+    text = " ".join(invoke("run", "--help").output.split())
+    for option in ("--threads", "--shard", "--max-memory", "CPU affinity"):
+        assert option in text

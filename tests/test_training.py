@@ -106,3 +106,25 @@ def test_nan_loss_stops_with_a_clear_message(clean_folder, tmp_path):
 def test_model_file_name_must_end_in_keras(clean_folder, tmp_path):
     with pytest.raises(UsageError, match=".keras"):
         train(config_for(clean_folder, tmp_path / "model.h5"))
+
+
+def test_distributed_training_runs_on_two_logical_cpu_devices(clean_folder, tmp_path):
+    """MirroredStrategy over two logical CPUs, in a subprocess: logical devices must be set before TF starts."""
+    code = f"""
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from denoise.cli import app
+app(["train", "--dataset", "folder", "--path", {str(clean_folder)!r}, "--out", {str(tmp_path / "m.keras")!r},
+     "--distribute", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "4", "--patch-size", "16",
+     "--width", "4", "--depth", "1", "--threads", "2"], prog_name="denoise", standalone_mode=False)
+assert len(tf.distribute.MirroredStrategy().extended.worker_devices) == 2
+"""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Done: 1 epochs" in result.stdout
+    model, metadata = load_model(tmp_path / "m.keras")
+    assert metadata["train_config"]["distribute"] is True and model.count_params() > 0
