@@ -8,10 +8,12 @@ TensorFlow so the CLI can parse specs without importing it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from denoise.errors import NoiseSpecError
+
+if TYPE_CHECKING:  # NumPy is imported where noise is made, so parsing a spec (the CLI's --help) stays instant
+    import numpy as np
 
 GAUSSIAN = "gaussian"
 SALT_AND_PEPPER = "salt-and-pepper"
@@ -77,6 +79,8 @@ def add_noise(image: np.ndarray, spec: NoiseSpec, rng: np.random.Generator, clip
 
     clip=True keeps the result in [0, 1], as an 8-bit file written from it would be.
     """
+    import numpy as np
+
     image = np.asarray(image, dtype=np.float32)
     level = rng.uniform(spec.low, spec.high) if spec.is_range else spec.low
     if spec.kind == GAUSSIAN:
@@ -87,6 +91,8 @@ def add_noise(image: np.ndarray, spec: NoiseSpec, rng: np.random.Generator, clip
 
 
 def _salt_and_pepper(image: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
+    import numpy as np
+
     # One decision per pixel position shared by all channels, as a dead sensor pixel or a dropped bit would be.
     hit = rng.random(image.shape[:-1] + (1,)) < amount
     salt = rng.random(image.shape[:-1] + (1,)) < 0.5

@@ -184,3 +184,15 @@ def test_run_help_explains_threads_shards_and_memory():
     text = " ".join(invoke("run", "--help").output.split())
     for option in ("--threads", "--shard", "--max-memory", "CPU affinity"):
         assert option in text
+
+
+def test_help_imports_neither_numpy_nor_pillow():
+    """--help must answer at once (under 0.5 s on a busy 2-core machine): only Typer and denoise's small modules."""
+    code = (
+        "import sys; from denoise.cli import app\n"
+        "try: app(['--help'], prog_name='denoise')\n"
+        "except SystemExit: pass\n"
+        "assert not {'numpy', 'PIL'} & set(sys.modules), 'a heavy module was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
