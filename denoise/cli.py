@@ -253,6 +253,8 @@ def train(
     seed: int = 0,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Use at most this many source images.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint beside --out.")] = False,
+    init_from: Annotated[Optional[Path], typer.Option(help="Fine-tune: start from this model's architecture and "
+                                                          "weights with a fresh optimizer (e.g. a shipped model).")] = None,
     threads: ThreadsOption = None,
     distribute: Annotated[bool, typer.Option(help="Train on every GPU of this machine at once (TensorFlow's "
                                                   "MirroredStrategy; --batch-size is split between them).")] = False,
@@ -265,7 +267,8 @@ def train(
         dataset=dataset, noise=noise, out=out, data_path=path, arch=arch, width=width, depth=depth,
         channels=channels, epochs=epochs, batch_size=batch_size, patch_size=patch_size,
         steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_schedule=lr_schedule,
-        validation_fraction=validation_fraction, seed=seed, limit=limit, resume=resume, distribute=distribute,
+        validation_fraction=validation_fraction, seed=seed, limit=limit, resume=resume, init_from=init_from,
+        distribute=distribute,
     )
     try:
         result = run_training(config, on_epoch=_print_epoch)

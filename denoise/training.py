@@ -7,6 +7,7 @@ interrupted run (Ctrl-C, a crash, a killed job) always leaves a usable model and
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,7 +24,8 @@ from denoise.datasets import Dataset, LoadRequest, load_dataset
 from denoise.errors import DatasetError, TrainingError, UsageError
 from denoise.evaluation import noisy_copies, psnr
 from denoise.inference import Denoiser
-from denoise.models import build_model, load_model, save_model
+from denoise.model_files import read_metadata
+from denoise.models import build_model, load_model, model_channels, save_model
 from denoise.noise import GAUSSIAN, NoiseSpec
 
 LR_SCHEDULES = ("cosine", "constant")
@@ -51,6 +53,7 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None
     resume: bool = False
+    init_from: Path | None = None  # start from this model's weights (fine-tuning) with a fresh optimizer
     distribute: bool = False  # mirror the model over every GPU (or every logical device) of this machine
 
 
@@ -84,6 +87,8 @@ def checkpoint_path(out: Path) -> Path:
 def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = None) -> TrainResult:
     """Train (or resume) a model as configured; the best model is at config.out whenever this returns or raises."""
     _check_config(config)
+    if config.init_from is not None:
+        config = _inherit_architecture(config)
     keras.utils.set_random_seed(config.seed)
     data = _load_training_data(config)
     train_images = np.stack(data.train)
@@ -122,9 +127,28 @@ def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
         return model, int(state["epochs"]), state.get("best_validation_psnr")
     if config.resume:
         raise UsageError(f"--resume found no checkpoint at {resume_from}; start without --resume.")
-    model = build_model(config.arch, channels, width=config.width, depth=config.depth, image_size=size)
+    if config.init_from is not None:
+        model = _starting_model(config.init_from, channels)
+    else:
+        model = build_model(config.arch, channels, width=config.width, depth=config.depth, image_size=size)
     model.compile(optimizer=_optimizer(config, steps), loss="mse", jit_compile=False)
     return model, 0, None
+
+
+def _inherit_architecture(config: TrainConfig) -> TrainConfig:
+    """A fine-tuned model keeps the architecture it starts from; its metadata says so."""
+    earlier = read_metadata(config.init_from).get("train_config") or {}
+    keep = {key: earlier[key] for key in ("arch", "width", "depth") if key in earlier}
+    return dataclasses.replace(config, **keep)
+
+
+def _starting_model(path: Path, channels: int):
+    """The model to fine-tune: its architecture and weights, checked against the data's channel count."""
+    model, _ = load_model(path)
+    if model_channels(model) != channels:
+        raise UsageError(f"{path} takes {model_channels(model)}-channel images but the data has {channels}; "
+                         "pass --channels or start from a matching model.")
+    return model
 
 
 def _check_config(config: TrainConfig) -> None:

@@ -128,3 +128,24 @@ assert len(tf.distribute.MirroredStrategy().extended.worker_devices) == 2
     assert "Done: 1 epochs" in result.stdout
     model, metadata = load_model(tmp_path / "m.keras")
     assert metadata["train_config"]["distribute"] is True and model.count_params() > 0
+
+
+def test_fine_tuning_starts_from_the_given_model(clean_folder, tmp_path):
+    first = tmp_path / "first.keras"
+    train(config_for(clean_folder, first, width=6, epochs=1, steps_per_epoch=2))
+    reports = []
+    tuned = tmp_path / "tuned.keras"
+    train(config_for(clean_folder, tuned, epochs=1, steps_per_epoch=1, learning_rate=1e-9, init_from=first),
+          on_epoch=reports.append)
+    start, _ = load_model(first)
+    model, metadata = load_model(tuned)
+    assert metadata["train_config"]["width"] == 6  # the architecture comes from the starting model
+    for before, after in zip(start.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(before, after, atol=1e-4)  # a near-zero learning rate keeps its weights
+
+
+def test_fine_tuning_refuses_a_model_for_other_channels(clean_folder, tmp_path):
+    first = tmp_path / "first.keras"
+    train(config_for(clean_folder, first, epochs=1, steps_per_epoch=1))
+    with pytest.raises(UsageError, match="1-channel"):
+        train(config_for(clean_folder, tmp_path / "t.keras", channels=3, init_from=first))
