@@ -136,6 +136,8 @@ def _channels(image: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | 
     if mode not in _SCALE:
         raise ImageError(f"{path} has the colour mode {mode}, which denoise does not support. Convert it to RGB or "
                          "grayscale (L) first.")
+    if mode in ("L", "RGB"):
+        return _float_by_bands(image), None, None
     array = np.asarray(image)
     if mode in ("I", "F"):
         _check_range(array, path)
@@ -143,6 +145,19 @@ def _channels(image: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | 
     if mode in ("LA", "RGBA"):
         return to_float(array[..., :-1]), array[..., -1].copy(), None
     return to_float(array), None, None
+
+
+def _float_by_bands(image: Image.Image) -> np.ndarray:
+    """An 8-bit L or RGB image as float32 HxWxC, converted a band of rows at a time.
+
+    np.asarray(image) would first copy every pixel as uint8: 150 MB more at the peak for a 50 MP photo.
+    """
+    width, height = image.size
+    out = np.empty((height, width, len(image.getbands())), np.float32)
+    for top in range(0, height, _ROWS_PER_BAND):
+        band = np.asarray(image.crop((0, top, width, min(height, top + _ROWS_PER_BAND))))
+        out[top : top + len(band)] = to_float(band)
+    return out
 
 
 def _check_range(array: np.ndarray, path: Path) -> None:
@@ -279,10 +294,22 @@ def to_pillow(loaded: LoadedImage, pixels: np.ndarray) -> Image.Image:
         return Image.fromarray(np.clip(pixels[..., 0], 0.0, 1.0).astype(np.float32))
     if mode == "1":
         return Image.fromarray(pixels[..., 0] >= 0.5)
+    if loaded.alpha is None and mode in ("L", "RGB"):
+        return _pillow_by_bands(pixels, mode)
     colour = array_to_uint8(pixels)
     if loaded.alpha is not None:
         return Image.fromarray(np.concatenate([colour, loaded.alpha[..., None]], axis=-1))
     return Image.fromarray(colour[..., 0] if colour.shape[-1] == 1 else colour)
+
+
+def _pillow_by_bands(pixels: np.ndarray, mode: str) -> Image.Image:
+    """An 8-bit L or RGB Pillow image from float pixels, a band of rows at a time (no full-size uint8 copy)."""
+    height, width = pixels.shape[:2]
+    image = Image.new(mode, (width, height))
+    for top in range(0, height, _ROWS_PER_BAND):
+        band = array_to_uint8(pixels[top : top + _ROWS_PER_BAND])
+        image.paste(Image.fromarray(band[..., 0] if mode == "L" else band), (0, top))
+    return image
 
 
 def _onto_palette(rgb: np.ndarray, palette: Image.Image) -> Image.Image:

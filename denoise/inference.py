@@ -18,7 +18,9 @@ from denoise.models import fixed_size, model_channels, size_multiple
 
 DEFAULT_TILE = 1024  # core size in pixels; a 1024 + 2*64 tile of the default model needs a few hundred MB
 DEFAULT_MARGIN = 64
-MAX_BATCH_PIXELS = 4_000_000  # pixels per model call; bounds memory when many small images are batched
+# Pixels per model call: one default tile (1152 x 1152 with its margins), or many small images at once. The model
+# needs about 100 bytes of activations per pixel, so this is what keeps a run of big photos under 2 GB.
+MAX_BATCH_PIXELS = 1_400_000
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,8 @@ def memory_plan(limit: int) -> MemoryPlan:
     if room < 256 * 2**20:
         raise UsageError(f"A memory target of {limit / 2**30:.2f} GiB leaves no room beside TensorFlow and the model "
                          f"(about {RUNTIME_BYTES / 2**30:.1f} GiB). Give at least 1G.")
-    return MemoryPlan(buffer_bytes=room // 2, batch_pixels=max(2**16, room // 4 // ACTIVATION_BYTES_PER_PIXEL))
+    # An eighth for the model's activations: TensorFlow's allocator keeps what a call used, so this is held for good.
+    return MemoryPlan(buffer_bytes=room // 2, batch_pixels=max(2**16, room // 8 // ACTIVATION_BYTES_PER_PIXEL))
 
 
 def start_tensorflow(threads: int | None = None) -> int:
