@@ -1,0 +1,30 @@
+"""Sizes, memory targets and thread settings, without starting TensorFlow."""
+
+import pytest
+
+from denoise.errors import UsageError
+from denoise.resources import RUNTIME_BYTES, memory_plan, parse_size, usable_cores
+
+
+@pytest.mark.parametrize("text, size", [("2G", 2 * 2**30), ("1.5g", 3 * 2**29), ("800M", 800 * 2**20),
+                                        ("2GiB", 2 * 2**30), ("4096", 4096), (" 3 GB ", 3 * 2**30)])
+def test_parse_size_reads_the_usual_spellings(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "lots", "2X", "-1G", "G"])
+def test_parse_size_refuses_what_is_not_a_size(text):
+    with pytest.raises(UsageError, match="not a size"):
+        parse_size(text)
+
+
+def test_memory_plan_keeps_buffers_and_batches_within_the_target():
+    for limit in (1 * 2**30, 2 * 2**30, 16 * 2**30):
+        plan = memory_plan(limit)
+        assert RUNTIME_BYTES + plan.buffer_bytes + plan.batch_pixels * 100 <= limit
+    with pytest.raises(UsageError, match="at least 1G"):
+        memory_plan(500 * 2**20)
+
+
+def test_usable_cores_is_at_least_one():
+    assert usable_cores() >= 1
