@@ -21,10 +21,10 @@ from PIL import Image
 from denoise.errors import DenoiseError, UsageError
 from denoise.images import LoadedImage, read_image, remove_stale_temps, save_image
 from denoise.pipeline import READ_DONE, STALLED, Pipeline
-from denoise.plan import Job, parse_shard, plan_outputs, shard
+from denoise.plan import Job, parse_shard, plan_outputs, shard_jobs
 
 __all__ = ["DONE", "SKIPPED", "FAILED", "FileResult", "Job", "RunSummary", "clean_images", "parse_shard",
-           "plan_outputs", "shard"]
+           "plan_outputs", "shard_jobs"]
 
 Denoiser = Callable[[list[np.ndarray]], list[np.ndarray]]
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"

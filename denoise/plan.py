@@ -151,7 +151,7 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def shard(jobs: Sequence[Job], root: str | os.PathLike, index: int, count: int) -> list[Job]:
+def shard_jobs(jobs: Sequence[Job], root: str | os.PathLike, index: int, count: int) -> list[Job]:
     """The jobs of shard index out of count: chosen by a stable hash of each file's path relative to root.
 
     Every machine computes the same split without talking to the others, wherever the folder is mounted, and

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from denoise import batch, images
-from denoise.batch import DONE, FAILED, SKIPPED, Job, clean_images, parse_shard, plan_outputs, shard
+from denoise.batch import DONE, FAILED, SKIPPED, Job, clean_images, parse_shard, plan_outputs, shard_jobs
 from denoise.errors import UsageError
 from denoise.images import array_to_uint8, to_float
 
@@ -245,21 +245,22 @@ def test_shards_partition_the_plan_exactly_and_stay_put_when_files_are_added(tmp
         _write(root / f"d{index % 4}" / f"{index:02d}.png", (4, 4))
     jobs = plan_outputs(root)
     for count in (1, 2, 3, 7):
-        shards = [shard(jobs, root, index, count) for index in range(count)]
+        shards = [shard_jobs(jobs, root, index, count) for index in range(count)]
         sources = [job.source for part in shards for job in part]
         assert sorted(sources) == sorted(job.source for job in jobs) and len(sources) == len(set(sources))
-    before = {job.source: index for index in range(4) for job in shard(jobs, root, index, 4)}
+    before = {job.source: index for index in range(4) for job in shard_jobs(jobs, root, index, 4)}
     for index in range(30, 40):
         _write(root / "new" / f"{index}.png", (4, 4))
-    after = {job.source: index for index in range(4) for job in shard(plan_outputs(root), root, index, 4)}
+    after = {job.source: index for index in range(4) for job in shard_jobs(plan_outputs(root), root, index, 4)}
     assert all(after[source] == index for source, index in before.items())
 
 
 def test_shards_do_not_depend_on_where_the_folder_is_mounted(tmp_path):
     for mount in ("a", "b/c"):
         _tree(tmp_path / mount / "photos")
-    first, second = (shard(plan_outputs(tmp_path / m / "photos"), tmp_path / m / "photos", 1, 3) for m in ("a", "b/c"))
-    assert _relative(first, tmp_path / "a" / "photos") == _relative(second, tmp_path / "b/c" / "photos")
+    roots = [tmp_path / mount / "photos" for mount in ("a", "b/c")]
+    first, second = (shard_jobs(plan_outputs(root), root, 1, 3) for root in roots)
+    assert _relative(first, roots[0]) == _relative(second, roots[1])
 
 
 @pytest.mark.parametrize("text", ["0/2", "1/2", "15/16"])
