@@ -182,7 +182,9 @@ def _read(index: int, job: Job, overwrite: bool) -> _Loaded | tuple[int, FileRes
         return index, FileResult(job.source, job.output, SKIPPED, "the output already exists; overwrite replaces it")
     try:
         image = read_image(job.source)
-    except (DenoiseError, OSError, MemoryError) as exc:
+    # read_image names the known kinds of damage; anything else a decoder raises (or running out of memory on a
+    # huge file) still fails only this file, on the reader thread, instead of ending the run.
+    except Exception as exc:  # noqa: BLE001
         return index, _failure(job, exc, time.perf_counter() - started)
     return _Loaded(index, job, image, time.perf_counter() - started)
 

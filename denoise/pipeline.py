@@ -29,7 +29,7 @@ class ByteBudget:
     def take(self, amount: int, stop: threading.Event) -> bool:
         """Wait until `amount` fits; False if stopped first."""
         with self._changed:
-            while self.used and self.used + amount > self.limit and not stop.is_set():
+            while amount and self.used and self.used + amount > self.limit and not stop.is_set():
                 self.waiting = True
                 self._changed.wait(0.1)
             self.waiting = False
