@@ -28,3 +28,18 @@ def test_memory_plan_keeps_buffers_and_batches_within_the_target():
 
 def test_usable_cores_is_at_least_one():
     assert usable_cores() >= 1
+
+
+def test_start_tensorflow_sizes_its_thread_pools_before_any_op_runs():
+    import subprocess
+    import sys
+
+    code = ("from denoise.resources import start_tensorflow\n"
+            "assert start_tensorflow(1) == 1\n"
+            "import tensorflow as tf\n"
+            "tf.constant(1.0) + 1.0\n"
+            "print(tf.config.threading.get_intra_op_parallelism_threads(),"
+            " tf.config.threading.get_inter_op_parallelism_threads())\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["1", "1"]
