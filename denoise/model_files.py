@@ -14,8 +14,10 @@ from denoise.errors import ModelError
 
 METADATA_NAME = "denoise.json"
 WEIGHTS_FOLDER = Path(__file__).parent / "weights"
-# The shipped models, by the number of colour channels they clean; each has a model card beside it (.md).
-DEFAULT_MODELS = {1: "gaussian-gray.keras", 3: "gaussian-color.keras"}
+# The shipped models, by the number of colour channels of the images they clean; each has a model card beside it.
+# Colour images go through the grayscale model one channel at a time: it measured better on CSet5 than the first
+# colour model, which learnt the 4:2:0 chroma of CBSD432's JPEGs (docs/model-search.md).
+DEFAULT_MODELS = {1: "gaussian-gray.keras", 3: "gaussian-gray.keras"}
 _SHOWN = (
     ("architecture", "architecture"),
     ("channels", "channels"),
