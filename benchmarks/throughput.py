@@ -100,12 +100,12 @@ def child(args) -> None:
     denoiser = Denoiser(load_model(Path(args.model))[0], reuse_input=True)
     jobs = plan_outputs(args.folder, args.out)
     first: list[float] = []  # when the first output was written, to time start-up as a user sees it
-    clean_images(jobs, denoiser, overwrite=True, writers=min(2, threads),  # warm-up: traces the model's graphs
+    clean_images(jobs, denoiser, overwrite=True, writers=min(4, 2 * threads),  # warm-up: traces the model's graphs
                  progress=lambda result: first or first.append(time.time()))
     walls = []
     for _ in range(args.repeats):
         begun = time.perf_counter()
-        summary = clean_images(jobs, denoiser, overwrite=True, writers=min(2, threads))
+        summary = clean_images(jobs, denoiser, overwrite=True, writers=min(4, 2 * threads))
         walls.append(time.perf_counter() - begun)
         assert summary.ok, summary.failures
     inference = _inference_seconds(denoiser, [read_image(job.source).pixels for job in jobs], args.repeats)

@@ -31,7 +31,8 @@ DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 DEFAULT_BATCH_SIZE = 8
 # Float pixels read ahead or waiting to be written, whatever the batch size and image sizes (see pipeline.py).
 DEFAULT_BUFFER_BYTES = 512 * 2**20
-DEFAULT_WRITERS = 2
+# Writers mostly wait for fsync (two per file: the file, then its folder), so more of them than cores pay off.
+DEFAULT_WRITERS = 4
 # Images this large are cleaned alone: the model already gets a full batch from one, and alone it may be cleaned
 # in place (inference.Denoiser's reuse_input), which a failed batch could not then retry file by file.
 ALONE_PIXELS = 1_000_000

@@ -92,8 +92,9 @@ NoiseOption = Annotated[
 ]
 DatasetOption = Annotated[str, typer.Option("--dataset", "-d", help="A dataset loader; see `denoise datasets`.")]
 ThreadsOption = Annotated[Optional[int], typer.Option(
-    min=1, help="Use at most N cores: TensorFlow's intra-op pool gets N threads (inter-op: up to 2) and run's "
-                "reader/writer pools at most N. Default: every core this process may use (its CPU affinity).")]
+    min=1, help="Use at most N cores: TensorFlow's intra-op pool gets N threads (inter-op: up to 2); run also "
+                "keeps one reader and at most 2N writer threads (they mostly wait for the disk). Default: every core "
+                "this process may use (its CPU affinity).")]
 PathOption = Annotated[
     Optional[Path],
     typer.Option("--path", "--data-dir", help="Where the dataset's files lie (a folder of images for 'folder')."),
@@ -145,7 +146,7 @@ def run(
     except DenoiseError as exc:
         fail(str(exc))
     buffer = plan.buffer_bytes if plan else DEFAULT_BUFFER_BYTES
-    writers = min(DEFAULT_WRITERS, threads)
+    writers = min(DEFAULT_WRITERS, 2 * threads)
     summary = _run_with_progress(jobs, lambda progress: clean_images(
         jobs, denoiser, overwrite=overwrite, batch_size=batch_size, progress=progress, buffer_bytes=buffer,
         writers=writers), quiet, "denoising")

@@ -194,7 +194,9 @@ def to_integer(pixels: np.ndarray, dtype: type = np.uint8) -> np.ndarray:
     out = np.empty(np.shape(pixels), dtype)
     # In bands of rows, so the float temporaries stay small however large the image is.
     for start in range(0, max(1, len(out)), _ROWS_PER_BAND):
-        band = np.clip(pixels[start : start + _ROWS_PER_BAND], 0.0, 1.0) * scale + 0.5
+        band = np.clip(pixels[start : start + _ROWS_PER_BAND], 0.0, 1.0, dtype=np.result_type(pixels, np.float32))
+        band *= scale  # in place: a 12 MP photo spends a third of its writing time here otherwise
+        band += 0.5
         out[start : start + _ROWS_PER_BAND] = np.floor(band, out=band)
     return out
 
