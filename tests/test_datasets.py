@@ -165,3 +165,20 @@ def test_builtin_loaders_keep_the_contract_through_load_dataset(tmp_path):
     Image.fromarray(np.full((20, 20), 128, np.uint8)).save(tmp_path / "grey.png")
     dataset = datasets.load_dataset("folder", LoadRequest(path=tmp_path, validation_fraction=1.0))
     assert isinstance(dataset, Dataset) and dataset.validation[0].shape == (20, 20, 1)
+
+
+def test_the_cli_lists_a_broken_plugin_by_package_and_still_trains_with_the_others(add_dist, builtin_names, tmp_path):
+    from typer.testing import CliRunner
+
+    from denoise.cli import app
+
+    add_dist("denoise-broken", {"__module__": "raise ImportError('needs libfoo')", "broken": "load"}, "0.3")
+    add_dist("denoise-zeros", {"__module__": GOOD_MODULE, "zeros": "load_zeros"})
+    runner = CliRunner()
+    listing = runner.invoke(app, ["datasets"])
+    assert listing.exit_code == 1  # something is broken, and the exit code says so
+    lines = {line.split()[0]: line for line in listing.output.splitlines()[1:] if line.strip()}
+    assert "BROKEN" in lines["broken"] and "denoise-broken" in lines["broken"] and "needs libfoo" in lines["broken"]
+    assert "ok" in lines["zeros"] and all("ok" in lines[name] for name in BUILTINS)
+    training = runner.invoke(app, ["train", "--dataset", "broken", "--out", str(tmp_path / "m.keras")])
+    assert training.exit_code == 2 and "denoise-broken" in training.output and "Traceback" not in training.output
