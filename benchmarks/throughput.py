@@ -10,7 +10,8 @@ same options), once to warm up (graph tracing) and then --repeats times, with th
 - inference MP/s: the same pixels through the Denoiser alone, on arrays already in memory (no files);
 - overhead: 1 - (pixels / inference rate) / wall, the share of wall time not explained by the model alone;
 - model GFLOP/s: FLOPs per pixel x inference rate. FLOPs are counted from layer shapes: 2 x multiply-adds of
-  every Conv2D and Conv2DTranspose (biases, ReLUs, adds and the 2x2 folds are left out, a few percent);
+  every Conv2D and Conv2DTranspose (biases, ReLUs, adds and the 2x2 folds are left out, a few percent), times 3
+  for a grayscale model, which runs once per colour channel of these RGB photos;
 - matmul GFLOP/s: a float32 4096x4096 tf.matmul in the same process setup, the machine's practical ceiling;
 - first output: seconds from launching the child (Python, TensorFlow, model load, tracing) to its first file.
 
@@ -74,7 +75,7 @@ def scenarios(args) -> list[tuple[str, int, int, int]]:
 
 
 def model_path(args, work: Path) -> Path:
-    """--model, else the shipped colour model, else a new width-32 depth-3 U-Net saved into the work folder."""
+    """--model, else the shipped model for colour images, else a new width-32 depth-3 U-Net saved into the work folder."""
     if args.model:
         return Path(args.model)
     shipped = WEIGHTS_FOLDER / DEFAULT_MODELS[3]
@@ -108,11 +109,13 @@ def child(args) -> None:
         summary = clean_images(jobs, denoiser, overwrite=True, writers=min(4, 2 * threads))
         walls.append(time.perf_counter() - begun)
         assert summary.ok, summary.failures
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the copies the next line makes
     inference = _inference_seconds(denoiser, [read_image(job.source).pixels for job in jobs], args.repeats)
     pixels = sum(Image.open(job.source).size[0] * Image.open(job.source).size[1] for job in jobs)
     print(json.dumps({"pixels": pixels, "wall": walls, "inference": inference, "threads": threads, "first_output_at": first[0],
-                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "flops_per_pixel": flops_per_pixel(denoiser.model)}))
+                      "peak_rss_mib": peak,
+                      # A grayscale model cleans each colour channel on its own: three runs per RGB pixel.
+                      "flops_per_pixel": flops_per_pixel(denoiser.model) * 3 // denoiser.channels}))
 
 
 def _inference_seconds(denoiser, images: list[np.ndarray], repeats: int) -> list[float]:
@@ -192,7 +195,7 @@ def run_scenario(args, name: str, folder: Path, model: Path, work: Path) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="a .keras model (default: the shipped colour model, else a new U-Net)")
+    parser.add_argument("--model", help="a .keras model (default: the shipped model for colour images, else a new U-Net)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--large", type=int, default=4, help="number of large photos")
     parser.add_argument("--large-mp", type=float, default=12.0)
@@ -218,8 +221,8 @@ def main() -> None:
             rows.append(run_scenario(args, name, folder, model, work))
             print(_row(rows[-1]), flush=True)
     ceiling = matmul_gflops(args.threads)
-    print(f"float32 4096x4096 matmul: {ceiling:.0f} GFLOP/s; model FLOPs/pixel: {rows[0]['flops_per_pixel']:.0f}; "
-          f"model {model.name}")
+    print(f"float32 4096x4096 matmul: {ceiling:.0f} GFLOP/s; model FLOPs per RGB pixel: "
+          f"{rows[0]['flops_per_pixel']:.0f}; model {model.name}")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine_info(), "matmul_gflop_s": ceiling, "rows": rows},
                                               indent=2))
