@@ -54,9 +54,22 @@ class Denoiser:
 
     def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """Denoise each image; images of the same shape are run together in batches."""
+        if self.reuse_input and len(images) == 1 and self._owned_colour_for_gray_model(images[0]):
+            return [self._clean_channels_in_place(images[0])]
         planes, owners = self._split_channels(images)
         results = self._run_planes(planes, in_place=self.reuse_input and len(images) == 1)
         return [self._merge_channels(image, [results[i] for i in owners[k]]) for k, image in enumerate(images)]
+
+    def _owned_colour_for_gray_model(self, image) -> bool:
+        return (self.channels == 1 and isinstance(image, np.ndarray) and image.dtype == np.float32
+                and image.ndim == 3 and image.shape[-1] > 1 and image.flags.writeable)
+
+    def _clean_channels_in_place(self, image: np.ndarray) -> np.ndarray:
+        """A gray model on one colour image we may overwrite: a channel at a time, so one plane copy at most."""
+        for channel in range(image.shape[-1]):
+            (result,) = self._run_planes([np.ascontiguousarray(image[..., channel : channel + 1])], in_place=True)
+            image[..., channel : channel + 1] = result
+        return np.clip(image, 0.0, 1.0, out=image)
 
     # Channel handling: a grayscale model cleans each colour channel on its own; a colour model gets gray
     # images repeated into three channels and its output averaged back.

@@ -78,3 +78,14 @@ def test_several_images_are_never_overwritten_even_when_allowed():
     Denoiser(tiny_unet(1), tile=32, margin=32, reuse_input=True)(images)
     for image, copy in zip(images, copies):
         np.testing.assert_array_equal(image, copy)
+
+
+@pytest.mark.parametrize("size", [(40, 30), (150, 130)])
+def test_a_gray_model_on_an_owned_colour_image_gives_the_same_output_in_place(size):
+    model = tiny_unet(1, depth=2)
+    colour = as_float(smooth_image(size[0], size[1], 3, seed=5))
+    (expected,) = Denoiser(model, tile=48, margin=48)([colour.copy()])
+    owned = colour.copy()
+    (result,) = Denoiser(model, tile=48, margin=48, reuse_input=True)([owned])
+    assert result is owned
+    np.testing.assert_allclose(result, expected, atol=1e-5)
