@@ -19,7 +19,8 @@ import numpy as np
 from PIL import Image
 
 from denoise.errors import DenoiseError, UsageError
-from denoise.images import LoadedImage, read_image, remove_stale_temps, save_image
+from denoise.files import remove_stale_temps
+from denoise.images import LoadedImage, read_image, save_image
 from denoise.pipeline import READ_DONE, STALLED, Pipeline
 from denoise.plan import Job, parse_shard, plan_outputs, shard_jobs
 

@@ -16,24 +16,18 @@ Choices about modes, so a reader need not dig through the code:
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import io
 import os
-import secrets
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable
 
 import numpy as np
 from PIL import Image, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
 from denoise.errors import ImageError
+from denoise.files import os_error_reason, write_atomically
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
-TEMP_PREFIX = "."  # temp files are hidden, so folder walks (and users) pass over them
-TEMP_SUFFIX = ".denoise-tmp"
 JPEG_QUALITY = 95
 WEBP_QUALITY = 95
 # What Pillow raises on damaged data, besides OSError; Image.open catches the same kinds while probing formats.
@@ -81,7 +75,7 @@ def _check_file(path: Path) -> None:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise ImageError(f"{path} cannot be opened ({_cause(exc)}). Check that the path is right.") from exc
+        raise ImageError(f"{path} cannot be opened ({os_error_reason(exc)}). Check that the path is right.") from exc
     if not path.is_file():
         raise ImageError(f"{path} is not a file. Give an image file or a folder of images.")
     if size == 0:
@@ -98,7 +92,7 @@ def _open(path: Path) -> Image.Image:
         raise ImageError(f"{path} is not an image Pillow can read. Remove it from the folder or convert it to "
                          "PNG, JPEG, TIFF, BMP or WebP.") from exc
     except OSError as exc:
-        raise ImageError(f"{path} cannot be opened ({_cause(exc)}). Check its permissions.") from exc
+        raise ImageError(f"{path} cannot be opened ({os_error_reason(exc)}). Check its permissions.") from exc
 
 
 def _frame_count(image: Image.Image, path: Path) -> int:
@@ -351,90 +345,3 @@ def save_array(pixels: np.ndarray, dest: str | os.PathLike) -> None:
     colour = array_to_uint8(np.asarray(pixels, dtype=np.float32))
     image = Image.fromarray(colour[..., 0] if colour.ndim == 3 and colour.shape[-1] == 1 else colour)
     write_atomically(dest, lambda file: image.save(file, format=fmt))
-
-
-def write_atomically(dest: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write through a hidden temp file in the same folder, synced, then renamed over dest; never leave a part file."""
-    dest = Path(dest)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ImageError(f"Cannot create the folder {dest.parent} for {dest}: {_cause(exc)}.") from exc
-    # Same folder as dest, so os.replace is a rename within one file system and therefore atomic.
-    temp = dest.parent / f"{TEMP_PREFIX}{dest.name}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
-    created = False
-    try:
-        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        created = True
-        with _CheckedWriter(io.FileIO(descriptor, "w")) as file:
-            write(file)
-            file.flush()
-            os.fsync(file.raw.fileno())
-        os.replace(temp, dest)
-    except BaseException as exc:
-        if created:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-        if isinstance(exc, (OSError, ValueError, TypeError, KeyError)):
-            raise ImageError(f"Could not write {dest}: {_cause(exc)}. Check that the folder is writable and the "
-                             "disk has space; no partial file was left.") from exc
-        raise
-    _sync_folder(dest.parent)
-
-
-class _CheckedWriter(io.BufferedWriter):
-    """A binary file that hides its descriptor, so every byte goes through Python's checked writes."""
-
-    # Given a descriptor, Pillow's encoders write to it directly and ignore short writes: on a disk that fills up
-    # (or past RLIMIT_FSIZE) the last block could be cut off silently and a truncated image pass as written.
-    # BufferedWriter retries short writes and raises on errors.
-    def fileno(self) -> int:
-        raise io.UnsupportedOperation("fileno is hidden so that writes are checked")
-
-
-def remove_stale_temps(folder: Path, names: set[str]) -> list[Path]:
-    """Delete the temp files that killed writes of the files `names` in folder left behind; return their paths."""
-    # SIGKILL or a power cut gives write_atomically no chance to clean up; the next run that writes the same
-    # files does. Only temps of those names are touched, never another program's hidden files.
-    removed = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(folder):
-            if _temp_target(entry.name) in names:
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
-                    removed.append(Path(entry.path))
-    return removed
-
-
-def _temp_target(name: str) -> str | None:
-    """The file name a temp file of write_atomically was for, or None if name is not such a temp file."""
-    if not (name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)):
-        return None
-    target, _, token = name[len(TEMP_PREFIX):-len(TEMP_SUFFIX)].rpartition(".")
-    return target if len(token) == 16 and all(c in "0123456789abcdef" for c in token) else None
-
-
-def _sync_folder(folder: Path) -> None:
-    # Makes the rename itself durable across a power cut; some file systems refuse, which costs only durability.
-    with contextlib.suppress(OSError):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-
-
-_ERRNO_WORDS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
-                errno.EACCES: "permission denied", errno.EPERM: "permission denied",
-                errno.EFBIG: "the file is too large for this file system or limit",
-                errno.EDQUOT: "the disk quota is exceeded"}
-
-
-def _cause(exc: BaseException) -> str:
-    """A short human reason for an error, naming the common disk problems plainly."""
-    words = _ERRNO_WORDS.get(getattr(exc, "errno", None))
-    if words:
-        return words
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return f"{type(exc).__name__}: {exc}"

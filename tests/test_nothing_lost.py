@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from denoise import images
 from denoise.batch import DONE, FAILED, clean_images, plan_outputs
 from denoise.cli import app
-from denoise.images import TEMP_SUFFIX
+from denoise.files import TEMP_SUFFIX
 
 IMAGES = 40
 
