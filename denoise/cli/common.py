@@ -1,0 +1,94 @@
+"""What every command shares: the Typer app, exit codes, option types, and how errors and TensorFlow are met.
+
+The CLI is the one place that prints, exits and draws progress bars. TensorFlow takes seconds to import, so it is
+imported only inside the commands that run a model; `denoise --help`, `--version`, `datasets` and `info` never
+load it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from denoise import __version__
+from denoise.errors import DenoiseError
+from denoise.noise import EXAMPLES as NOISE_EXAMPLES
+from denoise.noise import NoiseSpec, parse_noise
+
+app = typer.Typer(
+    help="Clean folders of noisy images in one command; train a denoising autoencoder on your own images.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_FAILED_FILES = 1  # the run finished but some files failed
+EXIT_ERROR = 2  # nothing was done: bad arguments, missing model, unknown dataset...
+EXIT_INTERRUPTED = 130
+
+
+def _noise(text: str) -> NoiseSpec:
+    try:
+        return parse_noise(text)
+    except DenoiseError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"denoise {__version__}")
+        raise typer.Exit()
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def checked(parse):
+    """A Typer parser from a function that raises DenoiseError, so a bad value exits 2 with its message."""
+    def parser(text: str):
+        try:
+            return parse(text)
+        except DenoiseError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return parser
+
+
+def shard_option(text: str) -> tuple[int, int]:
+    from denoise.plan import parse_shard
+
+    return parse_shard(text)
+
+
+def size_option(text: str) -> int:
+    from denoise.resources import parse_size
+
+    return parse_size(text)
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = None,
+) -> None:
+    """Clean folders of noisy images; train, evaluate and inspect denoising models."""
+
+
+NoiseOption = Annotated[
+    NoiseSpec, typer.Option(parser=_noise, metavar="SPEC", help=f"Noise to add, e.g. {NOISE_EXAMPLES}.")
+]
+DatasetOption = Annotated[str, typer.Option("--dataset", "-d", help="A dataset loader; see `denoise datasets`.")]
+ThreadsOption = Annotated[Optional[int], typer.Option(
+    min=1, help="Use at most N cores: TensorFlow's intra-op pool gets N threads (inter-op: up to 2); run also "
+                "keeps one reader and at most 2N writer threads (they mostly wait for the disk). Default: every core "
+                "this process may use (its CPU affinity).")]
+PathOption = Annotated[
+    Optional[Path],
+    typer.Option("--path", "--data-dir", help="Where the dataset's files lie (a folder of images for 'folder')."),
+]
+
+

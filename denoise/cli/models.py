@@ -1,0 +1,158 @@
+"""`denoise train`, `denoise eval`, `denoise datasets` and `denoise info`: models and the data they learn from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from denoise.cli.common import (
+    EXIT_FAILED_FILES,
+    EXIT_INTERRUPTED,
+    DatasetOption,
+    NoiseOption,
+    PathOption,
+    ThreadsOption,
+    app,
+    fail,
+)
+from denoise.errors import DenoiseError
+from denoise.resources import start_tensorflow
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the trained model (.keras).")],
+    dataset: DatasetOption = "folder",
+    path: PathOption = None,
+    noise: NoiseOption = "gaussian:0-50",
+    arch: Annotated[str, typer.Option(help="unet (default), conv (no skips) or dense (784-32-784, 28x28 only).")] = "unet",
+    width: Annotated[int, typer.Option(min=4, help="Filters at the first scale (unet, conv).")] = 32,
+    depth: Annotated[int, typer.Option(min=1, max=5, help="Number of downsampling scales (unet).")] = 3,
+    channels: Annotated[Optional[int], typer.Option(min=1, max=3, help="1 = grayscale, 3 = colour; default: as stored.")] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 20,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    patch_size: Annotated[int, typer.Option(min=8, help="Side of the square training patches.")] = 64,
+    steps_per_epoch: Annotated[Optional[int], typer.Option(min=1, help="Default: one pass over the patches.")] = None,
+    learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
+    lr_schedule: Annotated[str, typer.Option(help="cosine (decays to 2% by the last epoch) or constant.")] = "cosine",
+    validation_fraction: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.1,
+    seed: int = 0,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Use at most this many source images.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint beside --out.")] = False,
+    init_from: Annotated[Optional[Path], typer.Option(help="Fine-tune: start from this model's architecture and "
+                                                          "weights with a fresh optimizer (e.g. a shipped model).")] = None,
+    threads: ThreadsOption = None,
+    distribute: Annotated[bool, typer.Option(help="Train on every GPU of this machine at once (TensorFlow's "
+                                                  "MirroredStrategy; --batch-size is split between them).")] = False,
+) -> None:
+    """Train a denoising model: clean images in, noise added on the fly, the best epoch kept at --out."""
+    start_tensorflow(threads)
+    from denoise.training import TrainConfig
+    from denoise.training import train as run_training
+
+    config = TrainConfig(
+        dataset=dataset, noise=noise, out=out, data_path=path, arch=arch, width=width, depth=depth,
+        channels=channels, epochs=epochs, batch_size=batch_size, patch_size=patch_size,
+        steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_schedule=lr_schedule,
+        validation_fraction=validation_fraction, seed=seed, limit=limit, resume=resume, init_from=init_from,
+        distribute=distribute,
+    )
+    try:
+        result = run_training(config, on_epoch=_print_epoch)
+    except DenoiseError as exc:
+        fail(str(exc))
+    for problem in _dataset_problems(result.dataset_notes):
+        typer.secho(f"warning: {problem}", err=True, fg=typer.colors.YELLOW)
+    if result.interrupted:
+        typer.echo(f"Interrupted after {result.epochs_done} epochs; the best model so far is at {out}. "
+                   "Continue with the same command plus --resume.", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    typer.echo(f"Done: {result.epochs_done} epochs, best validation PSNR {result.best_psnr:.2f} dB, model at {out}")
+
+
+def _dataset_problems(notes: dict) -> list[str]:
+    """What a loader left out (unreadable or too small images), as lines worth a warning."""
+    problems = []
+    for key, what in (("skipped_unreadable", "unreadable"), ("skipped_too_small", "smaller than --patch-size")):
+        skipped = notes.get(key) or []
+        if skipped:
+            shown = ", ".join(str(item) for item in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+            problems.append(f"{len(skipped)} images were left out as {what}: {shown}")
+    return problems
+
+
+def _print_epoch(report) -> None:
+    mark = "  (best, saved)" if report.best else ""
+    typer.echo(
+        f"epoch {report.epoch}/{report.epochs}  loss {report.loss:.5f}  validation PSNR: noisy "
+        f"{report.noisy_psnr:.2f} dB -> denoised {report.denoised_psnr:.2f} dB  [{report.seconds:.0f}s]{mark}"
+    )
+
+
+@app.command("eval")
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="The .keras model to evaluate.")],
+    dataset: DatasetOption = "folder",
+    path: PathOption = None,
+    noise: NoiseOption = "gaussian:25",
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Evaluate at most this many images.")] = None,
+    seed: int = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print per-image scores as JSON.")] = False,
+) -> None:
+    """Print PSNR and SSIM of the noisy input and of the model's output on a dataset's images."""
+    start_tensorflow()
+    from denoise.datasets import LoadRequest, load_dataset
+    from denoise.evaluation import evaluate as run_evaluation
+    from denoise.inference import Denoiser
+    from denoise.models import load_model
+
+    try:
+        keras_model, _ = load_model(model)
+        request = LoadRequest(path=path, patch_size=None, validation_fraction=1.0, seed=seed, limit=limit)
+        images = list(load_dataset(dataset, request).validation)[:limit]
+        report = run_evaluation(Denoiser(keras_model), images, noise, seed=seed)
+    except DenoiseError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    s = report.summary()
+    typer.echo(f"{s['count']} images, noise {s['noise']}")
+    typer.echo(f"  noisy input : PSNR {s['noisy_psnr']:6.2f} dB   SSIM {s['noisy_ssim']:.4f}")
+    typer.echo(f"  denoised    : PSNR {s['denoised_psnr']:6.2f} dB   SSIM {s['denoised_ssim']:.4f}")
+
+
+@app.command()
+def datasets() -> None:
+    """List the installed dataset loaders: name, package, version, and whether they load."""
+    from denoise.datasets import find_plugins
+
+    plugins = find_plugins()
+    broken = 0
+    typer.echo(f"{'name':<16} {'package':<20} {'version':<10} status")
+    for plugin in plugins:
+        try:
+            status = "ok  " + plugin.describe()
+        except DenoiseError as exc:
+            status, broken = f"BROKEN: {exc}", broken + 1
+        typer.echo(f"{plugin.name:<16} {plugin.package:<20} {plugin.version:<10} {status}")
+    if broken:
+        raise typer.Exit(EXIT_FAILED_FILES)
+
+
+@app.command()
+def info(model: Annotated[Path, typer.Argument(help="A .keras model file.")]) -> None:
+    """Show what a model is and how it was trained (reads its metadata; no TensorFlow needed)."""
+    from denoise.model_files import describe_model_file
+
+    try:
+        lines = describe_model_file(model)
+    except DenoiseError as exc:
+        fail(str(exc))
+    for line in lines:
+        typer.echo(line)
+
+
