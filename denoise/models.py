@@ -8,6 +8,7 @@ the `.keras` zip, beside Keras' own files, so `denoise info` can read it without
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -161,6 +162,15 @@ def save_model(model: keras.Model, path: Path, metadata: dict, include_optimizer
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+def remove_unfinished_saves(path: Path) -> list[Path]:
+    """Delete the hidden temp files that saves of `path` left when their process was killed; returns them."""
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".{glob.escape(path.stem)}.*.keras"))
+    for leftover in stale:
+        leftover.unlink(missing_ok=True)
+    return stale
 
 
 def _without_optimizer(model: keras.Model) -> keras.Model:

@@ -7,8 +7,11 @@ interrupted run (Ctrl-C, a crash, a killed job) always leaves a usable model and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -25,7 +28,7 @@ from denoise.errors import DatasetError, TrainingError, UsageError
 from denoise.evaluation import noisy_copies, psnr
 from denoise.inference import Denoiser
 from denoise.model_files import read_metadata
-from denoise.models import build_model, load_model, model_channels, save_model
+from denoise.models import build_model, load_model, model_channels, remove_unfinished_saves, save_model
 from denoise.noise import GAUSSIAN, NoiseSpec
 
 LR_SCHEDULES = ("cosine", "constant")
@@ -99,14 +102,18 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
     with (tf.distribute.MirroredStrategy() if config.distribute else tf.distribute.get_strategy()).scope():
         model, start_epoch, best = _model_to_train(config, channels, train_images.shape[1], steps)
 
+    remove_unfinished_saves(config.out)  # a killed run's half-written saves (the checkpoint's temps match too)
     validation = _validation_set(data.validation, config)
     pipeline = make_pipeline(train_images, config.noise, config.batch_size, config.seed, start_epoch * steps)
     saver = _EpochEnd(config, validation, data.notes, channels, best, on_epoch)
     result = TrainResult(config.out, start_epoch, best, dataset_notes=data.notes)
     try:
-        model.fit(pipeline, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
-                  callbacks=[saver], shuffle=False, verbose=0)
+        with _stop_on_ctrl_c(saver):
+            model.fit(pipeline, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
+                      callbacks=[saver], shuffle=False, verbose=0)
     except KeyboardInterrupt:
+        saver.stop_requested = True
+    if saver.stop_requested:
         result.interrupted = True
         if saver.best is None:  # nothing saved yet: keep what there is rather than nothing
             saver.save(model, config.out, saver.last_epoch, None)
@@ -117,6 +124,27 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
             f"{config.out}. Try a lower --learning-rate or a smaller --batch-size."
         )
     return result
+
+
+@contextlib.contextmanager
+def _stop_on_ctrl_c(saver: "_EpochEnd"):
+    """The first Ctrl-C asks training to stop after the current step; a second one interrupts at once.
+
+    A KeyboardInterrupt raised while TensorFlow runs C++ code can surface as an unrelated error (seen: SystemError
+    in the middle of a model call), so the first one only sets a flag that the callback reads between steps.
+    """
+    def request_stop(signum, frame):
+        saver.stop_requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    if threading.current_thread() is not threading.main_thread():  # signal handlers live on the main thread
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
@@ -239,14 +267,16 @@ class _EpochEnd(keras.callbacks.Callback):
         self.config, self.validation, self.notes, self.channels = config, validation, notes, channels
         self.best, self.on_epoch, self.history = best, on_epoch, []
         self.last_epoch, self.diverged, self.started = 0, False, time.monotonic()
+        self.stop_requested = False  # set by Ctrl-C (see _stop_on_ctrl_c)
 
     def on_train_batch_end(self, batch, logs=None):
         if logs and not math.isfinite(float(logs.get("loss", 0.0))):
             self.diverged = True
+        if self.diverged or self.stop_requested:
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.diverged:
+        if self.diverged or self.stop_requested:  # a stopped epoch is unfinished: its checkpoint is not written
             return
         noisy_psnr, denoised_psnr = self._validate()
         improved = self.best is None or denoised_psnr > self.best

@@ -112,3 +112,14 @@ def test_models_denoise_cannot_run_are_refused_at_load(tmp_path, build, message)
     build().save(path)
     with pytest.raises(ModelError, match=message):
         load_model(path)
+
+
+def test_unfinished_saves_of_a_killed_run_are_swept_and_nothing_else(tmp_path):
+    from denoise.models import remove_unfinished_saves
+
+    ours = [tmp_path / ".m.k2j3h4.keras", tmp_path / ".m.resume.x8y7.keras"]
+    others = [tmp_path / ".mm.k2j3h4.keras", tmp_path / "m.keras", tmp_path / ".m.notes.txt"]
+    for path in ours + others:
+        path.write_bytes(b"partial")
+    assert remove_unfinished_saves(tmp_path / "m.keras") == sorted(ours)
+    assert all(path.exists() for path in others) and not any(path.exists() for path in ours)
