@@ -268,6 +268,7 @@ class _EpochEnd(keras.callbacks.Callback):
         self.best, self.on_epoch, self.history = best, on_epoch, []
         self.last_epoch, self.diverged, self.started = 0, False, time.monotonic()
         self.stop_requested = False  # set by Ctrl-C (see _stop_on_ctrl_c)
+        self._denoiser = None
 
     def on_train_batch_end(self, batch, logs=None):
         if logs and not math.isfinite(float(logs.get("loss", 0.0))):
@@ -296,7 +297,9 @@ class _EpochEnd(keras.callbacks.Callback):
         clean, noisy = self.validation
         if not clean:
             return float("nan"), float("nan")
-        denoised = Denoiser(self.model)(noisy)
+        if self._denoiser is None:  # one Denoiser for the whole run, so its traced graphs are reused every epoch
+            self._denoiser = Denoiser(self.model)
+        denoised = self._denoiser(noisy)
         return float(np.mean([psnr(c, n) for c, n in zip(clean, noisy)])), float(
             np.mean([psnr(c, d) for c, d in zip(clean, denoised)])
         )
