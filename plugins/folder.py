@@ -30,9 +30,8 @@ from PIL import Image
 
 from denoise.datasets import Dataset, LoadRequest
 from denoise.errors import DatasetError, ImageError
-from denoise.images import array_to_uint8, read_image
+from denoise.images import IMAGE_SUFFIXES, array_to_uint8, read_image
 
-SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
 VALIDATION_CROP = 256
 MIN_PATCHES = 256
 
@@ -74,7 +73,7 @@ def find_image_files(root: Path) -> list[Path]:
     for folder, subfolders, files in os.walk(root):  # os.walk does not follow folder symlinks, so no loops
         subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in SUFFIXES:
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
                 found.append(Path(folder) / name)
     return found
 
@@ -189,7 +188,7 @@ def center_crop(pixels: np.ndarray, size: int) -> np.ndarray:
 def nothing_usable_message(root: Path, unreadable: list[str]) -> str:
     """Why the folder gave no images, with the first few read errors."""
     if not unreadable:
-        suffixes = ", ".join(sorted(SUFFIXES))
+        suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
         return f"No images were found in {root} (looked for {suffixes} in it and its subfolders)."
     shown = "; ".join(reason.rstrip(".") for reason in unreadable[:3])
     shown += f"; and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
