@@ -29,7 +29,7 @@ from denoise.batch import clean_images, plan_outputs
 from denoise.errors import DenoiseError
 from denoise.evaluation import noisy_copies, psnr, ssim, to_8bit
 from denoise.images import IMAGE_SUFFIXES, read_image, save_array, to_float, to_integer
-from denoise.model_files import DEFAULT_MODELS, WEIGHTS_FOLDER
+from denoise.model_files import default_model_path
 from denoise.noise import GAUSSIAN, NoiseSpec, parse_noise
 
 NLM_FACTORS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2)  # h / sigma values tried when tuning on --tune
@@ -68,14 +68,6 @@ def machine_info() -> dict:
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"cpu": cpu, "cores": os.cpu_count(), "usable_cores": usable}
-
-
-def default_model(channels: int) -> Path:
-    """The shipped default model for images of this many channels; exits asking for --model while it is missing."""
-    path = WEIGHTS_FOLDER / DEFAULT_MODELS[channels]
-    if not path.is_file():
-        sys.exit(f"The default model {path} does not exist yet; give a model file with --model PATH.")
-    return path
 
 
 def read_folder(folder: Path, channels: int | None = None) -> dict[str, np.ndarray]:
@@ -274,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit("Give fixed noise levels (gaussian:25, not gaussian:0-50): BM3D and the tables need one level.")
         clean = read_folder(args.clean)
         channels = max(pixels.shape[-1] for pixels in clean.values())
-        models = args.model or [default_model(channels)]
+        models = args.model or [default_model_path(channels)]  # ModelError says what to do
         tune = read_folder(args.tune, channels) if args.tune else None
         machine = machine_info()
         print(f"CPU: {machine['cpu']}, {machine['cores']} cores ({machine['usable_cores']} usable)")
