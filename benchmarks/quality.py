@@ -44,7 +44,7 @@ GAUSSIAN_ONLY = "skipped: needs Gaussian noise of known sigma"
 class Setup(NamedTuple):
     clean: dict[str, np.ndarray]  # clean pixels by the PNG name of their noisy copy
     tune: dict[str, np.ndarray] | None
-    models: list[Path]
+    models: list[Path | str]  # model files, or SHIPPED
     work: Path
     seed: int
     channels: int  # the most channels among the clean images
@@ -168,17 +168,23 @@ def run_filter(method: Callable, noisy_dir: Path, out_dir: Path, names: list[str
     return seconds
 
 
+SHIPPED = "shipped"  # the --model value (and the default) meaning: the shipped models, chosen as `denoise run` does
+
+
 @functools.cache
 def load_denoiser(path: str):
-    """A Denoiser over the model file, loaded once for all noise specs; this is where TensorFlow is imported."""
+    """A Denoiser over the model file (or denoise run's DefaultDenoiser), loaded once for all noise specs.
+
+    This is where TensorFlow is imported.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from denoise.inference import Denoiser
+    from denoise.inference import DefaultDenoiser, Denoiser
     from denoise.models import load_model
 
-    return Denoiser(load_model(Path(path))[0])
+    return DefaultDenoiser() if path == SHIPPED else Denoiser(load_model(Path(path))[0])
 
 
-def run_model(path: Path, noisy_dir: Path, out_dir: Path, names: list[str]) -> dict[str, float]:
+def run_model(path: Path | str, noisy_dir: Path, out_dir: Path, names: list[str]) -> dict[str, float]:
     """Clean the noisy files as `denoise run` does; the first pass traces the model's graphs, the second is timed."""
     jobs = [job for job in plan_outputs(noisy_dir, out_dir) if job.source.name in names]
     for _ in range(2):
@@ -202,8 +208,14 @@ def methods(spec: NoiseSpec, setup: Setup) -> list[Method]:
             rows.append(Method(name, slug, filters(functools.partial(nlm, h=h)), note))
         else:
             rows.append(Method(name, slug, filters(functools.partial(bm3d_filter, sigma=spec.low)), "true sigma"))
-    return rows + [Method(f"model {path.name}", f"model-{i}-{path.stem}", functools.partial(run_model, path))
-                   for i, path in enumerate(setup.models)]
+    return rows + [model_method(i, path) for i, path in enumerate(setup.models)]
+
+
+def model_method(index: int, path: Path | str) -> Method:
+    if str(path) == SHIPPED:
+        return Method("denoise run (shipped models)", f"model-{index}-shipped", functools.partial(run_model, SHIPPED),
+                      "noise kind detected per image")
+    return Method(f"model {Path(path).name}", f"model-{index}-{Path(path).stem}", functools.partial(run_model, path))
 
 
 def score(clean: dict, out_dir: Path, seconds: dict | None) -> dict:
@@ -248,7 +260,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clean", type=Path, required=True, help="folder of clean images to test on")
     parser.add_argument("--noise", action="append", required=True, help="a fixed noise level; repeatable")
-    parser.add_argument("--model", type=Path, action="append", help="a .keras model; repeatable (default: shipped)")
+    parser.add_argument("--model", action="append", help=f"a .keras model, or {SHIPPED!r} for the shipped models "
+                        "picked per image as `denoise run` does (the default); repeatable")
     parser.add_argument("--tune", type=Path, help="other clean images, used only to tune baseline strengths")
     parser.add_argument("--work", type=Path, help="where noisy and cleaned files go (default: a temp folder)")
     parser.add_argument("--seed", type=int, default=0)
@@ -266,7 +279,10 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit("Give fixed noise levels (gaussian:25, not gaussian:0-50): BM3D and the tables need one level.")
         clean = read_folder(args.clean)
         channels = max(pixels.shape[-1] for pixels in clean.values())
-        models = args.model or [default_model_path(channels)]  # ModelError says what to do
+        models = args.model or [SHIPPED]
+        for model in models:
+            if model == SHIPPED:
+                default_model_path(channels)  # a broken installation fails here; ModelError says what to do
         tune = read_folder(args.tune, channels) if args.tune else None
         machine = machine_info()
         print(f"CPU: {machine['cpu']}, {machine['cores']} cores ({machine['usable_cores']} usable)")

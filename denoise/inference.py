@@ -239,33 +239,41 @@ def _as_hwc(image: np.ndarray) -> np.ndarray:
 
 
 class DefaultDenoiser:
-    """Cleans grayscale images with the shipped grayscale model and colour images with the colour one.
+    """Cleans each image with the shipped model for its kind of noise, told or detected (noise.detect_noise_kind).
 
-    Each model is loaded the first time an image needs it, so a folder of gray scans never loads the colour model.
+    Each model is loaded the first time an image needs it, so a folder without impulse noise never loads that model.
+    `kinds` counts the images cleaned per kind of noise, for the summary of a run.
     """
 
-    def __init__(self, **options):
+    def __init__(self, noise_kind: str | None = None, **options):
         from denoise.model_files import DEFAULT_MODELS, default_model_path
 
-        for channels in DEFAULT_MODELS:  # a broken installation fails here, before any file is read
-            default_model_path(channels)
+        for kind, channels in DEFAULT_MODELS:  # a broken installation fails here, before any file is read
+            default_model_path(channels, kind)
+        self.noise_kind = noise_kind  # None: detect per image
         self.options = options
-        self._by_channels: dict[int, Denoiser] = {}
+        self.kinds: dict[str, int] = defaultdict(int)
+        self._by_path: dict = {}
 
     def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        from denoise.model_files import default_model_path
+        from denoise.noise import detect_noise_kind
+
+        groups = defaultdict(list)  # model file -> indices of the images it cleans
+        for index, image in enumerate(images):
+            image = _as_hwc(image)
+            kind = self.noise_kind or detect_noise_kind(image)
+            self.kinds[kind] += 1
+            groups[default_model_path(image.shape[-1], kind)].append(index)
         results: list[np.ndarray | None] = [None] * len(images)
-        for channels in sorted({np.shape(image)[-1] for image in images}):
-            indices = [i for i, image in enumerate(images) if np.shape(image)[-1] == channels]
-            outputs = self._denoiser(channels)([images[i] for i in indices])
-            for index, output in zip(indices, outputs):
+        for path, indices in groups.items():
+            for index, output in zip(indices, self._denoiser(path)([images[i] for i in indices])):
                 results[index] = output
         return results
 
-    def _denoiser(self, channels: int) -> Denoiser:
-        if channels not in self._by_channels:
-            from denoise.model_files import default_model_path
+    def _denoiser(self, path) -> Denoiser:
+        if path not in self._by_path:
             from denoise.models import load_model
 
-            model, _ = load_model(default_model_path(1 if channels == 1 else 3))
-            self._by_channels[channels] = Denoiser(model, **self.options)
-        return self._by_channels[channels]
+            self._by_path[path] = Denoiser(load_model(path)[0], **self.options)
+        return self._by_path[path]

@@ -11,13 +11,19 @@ import zipfile
 from pathlib import Path
 
 from denoise.errors import ModelError
+from denoise.noise import GAUSSIAN, SALT_AND_PEPPER
 
 METADATA_NAME = "denoise.json"
 WEIGHTS_FOLDER = Path(__file__).parent / "weights"
-# The shipped models, by the number of colour channels of the images they clean; each has a model card beside it.
-# Colour images go through the grayscale model one channel at a time: it measured better on CSet5 than the first
-# colour model, which learnt the 4:2:0 chroma of CBSD432's JPEGs (docs/model-search.md).
-DEFAULT_MODELS = {1: "gaussian-gray.keras", 3: "gaussian-gray.keras"}
+# The shipped models, by kind of noise and number of colour channels; each has a model card beside it. Colour
+# images go through the grayscale models one channel at a time: that measured better on CSet5 than the colour
+# models tried so far (docs/model-search.md).
+DEFAULT_MODELS = {
+    (GAUSSIAN, 1): "gaussian-gray.keras",
+    (GAUSSIAN, 3): "gaussian-gray.keras",
+    (SALT_AND_PEPPER, 1): "impulse-gray.keras",
+    (SALT_AND_PEPPER, 3): "impulse-gray.keras",
+}
 _SHOWN = (
     ("architecture", "architecture"),
     ("channels", "channels"),
@@ -67,9 +73,9 @@ def describe_model_file(path: Path) -> list[str]:
     return lines
 
 
-def default_model_path(channels: int) -> Path:
-    """The shipped default model for 1-channel (grayscale) or 3-channel (colour) images."""
-    path = WEIGHTS_FOLDER / DEFAULT_MODELS[channels]
+def default_model_path(channels: int, noise_kind: str = GAUSSIAN) -> Path:
+    """The shipped model for a kind of noise and 1-channel (grayscale) or 3-channel (colour) images."""
+    path = WEIGHTS_FOLDER / DEFAULT_MODELS[(noise_kind, 1 if channels == 1 else 3)]
     if not path.is_file():
         raise ModelError(
             f"The default model {path.name} is missing from this installation ({WEIGHTS_FOLDER}). "

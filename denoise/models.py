@@ -58,15 +58,52 @@ class DepthToSpace(layers.Layer):
         return {**super().get_config(), "block": self.block}
 
 
-def build_model(arch: str, channels: int, *, width: int = 32, depth: int = 3, image_size: int = 28) -> keras.Model:
-    """Build one of ARCHITECTURES for images with `channels` colour channels."""
+@keras.saving.register_keras_serializable(package="denoise")
+class KeepUncorrupted(layers.Layer):
+    """For impulse (salt-and-pepper) noise: keeps every input value that is not pure black or white as it is.
+
+    Salt-and-pepper noise only ever sets values to 0 or 255, so any other value is known to be clean; the network's
+    estimate replaces just the extreme values. This is the "switching" idea of switching median filters: clean
+    pixels come out bit for bit, and training spends its effort on the corrupted ones only.
+    """
+
+    def call(self, inputs):
+        noisy, estimate = inputs
+        extreme = keras.ops.logical_or(noisy <= IMPULSE_LOW, noisy >= IMPULSE_HIGH)
+        return keras.ops.where(extreme, estimate, noisy)
+
+
+# 8-bit 0 and 255 on the [0, 1] scale, with half a level of slack for values that went through float arithmetic.
+IMPULSE_LOW, IMPULSE_HIGH = 0.5 / 255.0, 254.5 / 255.0
+
+
+def build_model(arch: str, channels: int, *, width: int = 32, depth: int = 3, image_size: int = 28,
+                impulse: bool = False) -> keras.Model:
+    """Build one of ARCHITECTURES for images with `channels` colour channels.
+
+    impulse=True builds a salt-and-pepper model: the network's output only replaces pure black or white values.
+    """
     if arch == "unet":
-        return build_unet(channels, width=width, depth=depth)
-    if arch == "conv":
-        return build_conv_autoencoder(channels, width=width)
-    if arch == "dense":
-        return build_dense_autoencoder(channels, image_size=image_size)
-    raise ModelError(f"Unknown architecture {arch!r}. Choose one of: {', '.join(ARCHITECTURES)}.")
+        model = build_unet(channels, width=width, depth=depth)
+    elif arch == "conv":
+        model = build_conv_autoencoder(channels, width=width)
+    elif arch == "dense":
+        model = build_dense_autoencoder(channels, image_size=image_size)
+    else:
+        raise ModelError(f"Unknown architecture {arch!r}. Choose one of: {', '.join(ARCHITECTURES)}.")
+    return with_kept_uncorrupted(model) if impulse else model
+
+
+def with_kept_uncorrupted(model: keras.Model) -> keras.Model:
+    """The same network (sharing its layers and weights) behind a KeepUncorrupted switch; unchanged if it has one."""
+    if is_impulse_model(model):
+        return model
+    kept = KeepUncorrupted(name="keep_uncorrupted")([model.input, model.output])
+    return keras.Model(model.input, kept, name=f"{model.name}_impulse")
+
+
+def is_impulse_model(model: keras.Model) -> bool:
+    return any(isinstance(layer, KeepUncorrupted) for layer in model.layers)
 
 
 def _conv_block(x, filters: int, name: str):

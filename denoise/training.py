@@ -28,8 +28,15 @@ from denoise.errors import DatasetError, TrainingError, UsageError
 from denoise.evaluation import noisy_copies, psnr
 from denoise.inference import Denoiser
 from denoise.model_files import read_metadata
-from denoise.models import build_model, load_model, model_channels, remove_unfinished_saves, save_model
-from denoise.noise import GAUSSIAN, NoiseSpec
+from denoise.models import (
+    build_model,
+    load_model,
+    model_channels,
+    remove_unfinished_saves,
+    save_model,
+    with_kept_uncorrupted,
+)
+from denoise.noise import GAUSSIAN, SALT_AND_PEPPER, NoiseSpec
 
 LR_SCHEDULES = ("cosine", "constant")
 
@@ -49,6 +56,7 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 32
     patch_size: int = 64
+    crop_size: int | None = None  # train on random crops of this size from each patch (new positions every step)
     steps_per_epoch: int | None = None
     learning_rate: float = 1e-3
     lr_schedule: str = "cosine"
@@ -104,7 +112,8 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
 
     remove_unfinished_saves(config.out)  # a killed run's half-written saves (the checkpoint's temps match too)
     validation = _validation_set(data.validation, config)
-    pipeline = make_pipeline(train_images, config.noise, config.batch_size, config.seed, start_epoch * steps)
+    pipeline = make_pipeline(train_images, config.noise, config.batch_size, config.seed, start_epoch * steps,
+                             crop_size=config.crop_size)
     saver = _EpochEnd(config, validation, data.notes, channels, best, on_epoch)
     result = TrainResult(config.out, start_epoch, best, dataset_notes=data.notes)
     try:
@@ -155,10 +164,14 @@ def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
         return model, int(state["epochs"]), state.get("best_validation_psnr")
     if config.resume:
         raise UsageError(f"--resume found no checkpoint at {resume_from}; start without --resume.")
+    # Salt-and-pepper models only replace pure black and white values (see models.KeepUncorrupted).
+    impulse = config.noise.kind == SALT_AND_PEPPER
     if config.init_from is not None:
         model = _starting_model(config.init_from, channels)
+        model = with_kept_uncorrupted(model) if impulse else model
     else:
-        model = build_model(config.arch, channels, width=config.width, depth=config.depth, image_size=size)
+        model = build_model(config.arch, channels, width=config.width, depth=config.depth, image_size=size,
+                            impulse=impulse)
     model.compile(optimizer=_optimizer(config, steps), loss="mse", jit_compile=False)
     return model, 0, None
 
@@ -185,6 +198,8 @@ def _check_config(config: TrainConfig) -> None:
     for name in ("epochs", "batch_size", "patch_size"):
         if getattr(config, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1.")
+    if config.crop_size is not None and not 1 <= config.crop_size <= config.patch_size:
+        raise UsageError(f"--crop-size ({config.crop_size}) must lie between 1 and --patch-size ({config.patch_size}).")
     if config.out.suffix != ".keras":
         raise UsageError(f"The model file name must end in .keras, not {config.out.name!r}.")
 
@@ -211,14 +226,23 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int):
     return keras.optimizers.Adam(rate)
 
 
-def make_pipeline(images: np.ndarray, noise: NoiseSpec, batch_size: int, seed: int, first_step: int = 0):
+def make_pipeline(images: np.ndarray, noise: NoiseSpec, batch_size: int, seed: int, first_step: int = 0,
+                  crop_size: int | None = None):
     """An endless tf.data stream of (noisy, clean) float batches: shuffled, flipped, with new noise every step.
 
     The noise of step k depends only on (seed, k), so runs are reproducible and a resumed run continues the
-    sequence instead of repeating it.
+    sequence instead of repeating it. With crop_size, every patch is cropped at a new random position each time it
+    is drawn: from a few hundred images the network then sees far more distinct patches than a fixed grid gives.
     """
     clean = tf.data.Dataset.from_tensor_slices(images)
     clean = clean.shuffle(min(len(images), 20_000), seed=seed, reshuffle_each_iteration=True).repeat()
+    if crop_size is not None and crop_size < max(images.shape[1:3]):
+        def random_crop(patch, draw):  # draw k's seed (seed, -1 - k) never equals a step's noise seed (seed, k)
+            seeds = tf.stack([tf.cast(seed, tf.int64), -1 - draw])
+            return tf.image.stateless_random_crop(patch, [crop_size, crop_size, images.shape[-1]], seeds)
+
+        draws = tf.data.Dataset.counter(start=first_step * batch_size)
+        clean = tf.data.Dataset.zip((clean, draws)).map(random_crop, num_parallel_calls=tf.data.AUTOTUNE)
     clean = clean.batch(batch_size, drop_remainder=True)
     steps = tf.data.Dataset.counter(start=first_step)
     pairs = tf.data.Dataset.zip((clean, steps)).map(

@@ -3,30 +3,33 @@
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from denoise.cli import app
 from denoise.evaluation import psnr
-from denoise.images import read_image
+from denoise.images import read_image, save_array
 from denoise.model_files import DEFAULT_MODELS, default_model_path
-from denoise.models import load_model
+from denoise.models import is_impulse_model, load_model
+from denoise.noise import SALT_AND_PEPPER, add_noise, parse_noise
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
-@pytest.mark.parametrize("channels", sorted(DEFAULT_MODELS))
-def test_default_model_loads_safely_and_has_a_model_card(channels):
-    path = default_model_path(channels)
+@pytest.mark.parametrize("kind, channels", sorted(DEFAULT_MODELS))
+def test_default_model_loads_safely_and_has_a_model_card(kind, channels):
+    path = default_model_path(channels, kind)
     model, metadata = load_model(path)
     assert model.input_shape[-1] in (1, channels)  # a grayscale model cleans colour images channel by channel
-    assert metadata["channels"] == model.input_shape[-1] and metadata["noise"] == "gaussian:0-50"
+    assert metadata["channels"] == model.input_shape[-1] and metadata["noise"].startswith(f"{kind}:0-")
+    assert is_impulse_model(model) == (kind == SALT_AND_PEPPER)
     card = path.with_suffix(".md").read_text().lower()
     assert "denoise train" in card and ("set12" if channels == 1 else "cset5") in card and "median" in card
 
 
 def test_weights_stay_small():
-    total = sum(path.stat().st_size for path in {default_model_path(c) for c in DEFAULT_MODELS})
+    total = sum(path.stat().st_size for path in {default_model_path(c, k) for k, c in DEFAULT_MODELS})
     assert total <= 20_000_000
 
 
@@ -42,3 +45,45 @@ def test_run_with_the_default_models_cleans_the_samples(tmp_path):
         before = psnr(clean, read_image(noisy / clean_path.name).pixels)
         after = psnr(clean, read_image(tmp_path / "noisy-denoised" / clean_path.name).pixels)
         assert after > before + 4, f"{clean_path.name}: {before:.2f} dB -> {after:.2f} dB"
+
+
+@pytest.fixture(scope="module")
+def impulse_folder(tmp_path_factory):
+    """The gray and colour PNG samples with 20% salt-and-pepper noise, as 8-bit files."""
+    folder = tmp_path_factory.mktemp("impulse") / "noisy"
+    rng = np.random.default_rng(0)
+    for name in ("camera.png", "astronaut.png"):
+        clean = read_image(SAMPLES / "clean" / name).pixels
+        save_array(add_noise(clean, parse_noise("salt-and-pepper:0.2"), rng), folder / name)
+    return folder
+
+
+@pytest.mark.parametrize("noise_option", [[], ["--noise", "salt-and-pepper"]])
+def test_run_cleans_salt_and_pepper_with_the_impulse_model(impulse_folder, tmp_path, noise_option):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(impulse_folder), "-o", str(out), "-q", *noise_option])
+    assert result.exit_code == 0, result.output
+    if not noise_option:
+        assert "2 as salt-and-pepper" in result.output  # detected, and said so
+    for name in ("camera.png", "astronaut.png"):
+        clean = read_image(SAMPLES / "clean" / name).pixels
+        noisy, cleaned = read_image(impulse_folder / name).pixels, read_image(out / name).pixels
+        kept = (noisy > 0) & (noisy < 1)  # the impulse model leaves every pixel that is not pure black or white
+        assert np.array_equal(cleaned[kept], noisy[kept])
+        assert psnr(clean, cleaned) > psnr(clean, noisy) + 15
+
+
+def test_run_with_noise_gaussian_uses_the_gaussian_model_even_on_impulse_noise(impulse_folder, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(impulse_folder), "-o", str(out), "-q", "--noise", "gaussian"])
+    assert result.exit_code == 0, result.output
+    noisy, cleaned = read_image(impulse_folder / "camera.png").pixels, read_image(out / "camera.png").pixels
+    kept = (noisy > 0) & (noisy < 1)
+    assert not np.array_equal(cleaned[kept], noisy[kept])
+
+
+def test_run_refuses_noise_together_with_model(impulse_folder, tmp_path):
+    model = default_model_path(1)
+    result = CliRunner().invoke(app, ["run", str(impulse_folder), "-o", str(tmp_path / "o"), "--model", str(model),
+                                      "--noise", "gaussian"])
+    assert result.exit_code == 2 and "--noise" in result.output

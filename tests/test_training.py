@@ -6,7 +6,7 @@ import pytest
 from factories import smooth_image, write_image_folder
 
 from denoise.errors import TrainingError, UsageError
-from denoise.models import load_model
+from denoise.models import is_impulse_model, load_model
 from denoise.noise import parse_noise
 from denoise.training import TrainConfig, checkpoint_path, make_pipeline, train
 
@@ -149,3 +149,38 @@ def test_fine_tuning_refuses_a_model_for_other_channels(clean_folder, tmp_path):
     train(config_for(clean_folder, first, epochs=1, steps_per_epoch=1))
     with pytest.raises(UsageError, match="1-channel"):
         train(config_for(clean_folder, tmp_path / "t.keras", channels=3, init_from=first))
+
+
+def test_random_crops_come_from_the_patches_at_changing_positions():
+    # One 32x32 patch whose pixel values encode their position, so a crop tells where it was taken.
+    ramp = (np.arange(32)[:, None] * 4 + np.arange(32)[None, :] // 8).astype(np.uint8)[None, :, :, None]
+    pipeline = make_pipeline(ramp, parse_noise("gaussian:0"), 1, seed=0, crop_size=8)
+    corners = set()
+    for _, (_, clean) in zip(range(20), pipeline):
+        crop = np.round(clean.numpy()[0, ..., 0] * 255).astype(int)
+        assert crop.shape == (8, 8)
+        # a crop is a contiguous window of the ramp, possibly flipped or transposed
+        assert any(np.array_equal(crop, np.rot90(window, k)) or np.array_equal(crop, np.rot90(window, k).T)
+                   for window in (ramp[0, y : y + 8, x : x + 8, 0] for y in range(25) for x in range(25))
+                   for k in range(4))
+        corners.add(int(crop.min()))
+    assert len(corners) > 5  # many positions, not one fixed grid
+
+
+def test_crop_size_larger_than_the_patches_is_a_usage_error(clean_folder, tmp_path):
+    with pytest.raises(UsageError, match="--crop-size"):
+        train(config_for(clean_folder, tmp_path / "m.keras", crop_size=64))
+
+
+def test_salt_and_pepper_training_keeps_uncorrupted_pixels(clean_folder, tmp_path):
+    out = tmp_path / "impulse.keras"
+    train(config_for(clean_folder, out, noise=parse_noise("salt-and-pepper:0.2"), epochs=1, steps_per_epoch=2))
+    model, metadata = load_model(out)
+    assert is_impulse_model(model) and metadata["noise"] == "salt-and-pepper:0.2"
+    image = smooth_image(32, 32, 1, seed=3).astype(np.float32)[None] / 255
+    image[0, ::5, ::3] = 1.0  # salt
+    image[0, 2::7, 1::4] = 0.0  # pepper
+    output = model(image).numpy()
+    uncorrupted = (image > 0) & (image < 1)
+    assert np.array_equal(output[uncorrupted], image[uncorrupted])
+    assert not np.array_equal(output[~uncorrupted], image[~uncorrupted])

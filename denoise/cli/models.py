@@ -35,6 +35,9 @@ def train(
     epochs: Annotated[int, typer.Option(min=1)] = 20,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     patch_size: Annotated[int, typer.Option(min=8, help="Side of the square training patches.")] = 64,
+    crop_size: Annotated[Optional[int], typer.Option(min=8, help="Train on random crops of this side from each patch, "
+                                                           "at new positions every step (more variety from few "
+                                                           "images; e.g. --patch-size 128 --crop-size 64).")] = None,
     steps_per_epoch: Annotated[Optional[int], typer.Option(min=1, help="Default: one pass over the patches.")] = None,
     learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
     lr_schedule: Annotated[str, typer.Option(help="cosine (decays to 2% by the last epoch) or constant.")] = "cosine",
@@ -56,6 +59,7 @@ def train(
     config = TrainConfig(
         dataset=dataset, noise=noise, out=out, data_path=path, arch=arch, width=width, depth=depth,
         channels=channels, epochs=epochs, batch_size=batch_size, patch_size=patch_size,
+        crop_size=crop_size,
         steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_schedule=lr_schedule,
         validation_fraction=validation_fraction, seed=seed, limit=limit, resume=resume, init_from=init_from,
         distribute=distribute,

@@ -20,6 +20,7 @@ from denoise.cli.common import (
     size_option,
 )
 from denoise.errors import DenoiseError
+from denoise.noise import SALT_AND_PEPPER, parse_noise_kind
 from denoise.resources import start_tensorflow
 
 
@@ -33,6 +34,10 @@ def run(
     model: Annotated[
         Optional[Path], typer.Option("--model", "-m", help="A .keras model. Default: the shipped models.")
     ] = None,
+    noise_kind: Annotated[Optional[str], typer.Option(
+        "--noise", parser=checked(parse_noise_kind), metavar="KIND",
+        help="Which shipped model: gaussian, salt-and-pepper, or auto (default): detected per image (isolated "
+             "pure black and white pixels mean salt-and-pepper).")] = "auto",
     in_place: Annotated[bool, typer.Option("--in-place", help="Replace the originals (each only once its "
                                                               "new version is fully written).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Redo outputs that already exist (default: skip them).")] = False,
@@ -70,7 +75,7 @@ def run(
         if shard is not None:
             jobs = shard_jobs(jobs, source, *shard)
         plan = memory_plan(max_memory) if max_memory else None
-        denoiser, threads = _load_denoiser(model, tile, plan.batch_pixels if plan else None, threads)
+        denoiser, threads = _load_denoiser(model, noise_kind, tile, plan.batch_pixels if plan else None, threads)
     except DenoiseError as exc:
         fail(str(exc))
     buffer = plan.buffer_bytes if plan else DEFAULT_BUFFER_BYTES
@@ -78,13 +83,18 @@ def run(
     summary = _run_with_progress(jobs, lambda progress: clean_images(
         jobs, denoiser, overwrite=overwrite, batch_size=batch_size, progress=progress, buffer_bytes=buffer,
         writers=writers), quiet, "denoising")
+    _say_detected_noise(denoiser, noise_kind)
     _finish_run(summary, report, jobs)
 
 
-def _load_denoiser(model: Path | None, tile: int, batch_pixels: int | None, threads: int | None):
+def _load_denoiser(model: Path | None, noise_kind: str | None, tile: int, batch_pixels: int | None,
+                   threads: int | None):
     """The model to run (loaded once; the shipped defaults each when first needed) and TensorFlow's thread count."""
+    from denoise.errors import UsageError
     from denoise.model_files import read_metadata
 
+    if model is not None and noise_kind is not None:
+        raise UsageError("--noise chooses among the shipped models; with --model, leave it out.")
     if model is not None:
         read_metadata(model)  # fails fast, before TensorFlow is imported, on a missing or foreign file
     threads = start_tensorflow(threads)
@@ -94,8 +104,16 @@ def _load_denoiser(model: Path | None, tile: int, batch_pixels: int | None, thre
     # The batch code owns the pixels it hands over, so a lone large image may be cleaned in place.
     options = {"tile": tile, "reuse_input": True, **({"max_batch_pixels": batch_pixels} if batch_pixels else {})}
     if model is None:
-        return DefaultDenoiser(**options), threads
+        return DefaultDenoiser(noise_kind, **options), threads
     return Denoiser(load_model(model)[0], **options), threads
+
+
+def _say_detected_noise(denoiser, noise_kind: str | None) -> None:
+    """When detection found impulse noise, say how many images each model cleaned, so a wrong guess shows."""
+    kinds = getattr(denoiser, "kinds", {})
+    if noise_kind is None and kinds.get(SALT_AND_PEPPER):
+        counts = ", ".join(f"{count} as {kind}" for kind, count in sorted(kinds.items()))
+        typer.echo(f"noise detected per image: {counts} (--noise chooses one for all)", err=True)
 
 
 def _run_with_progress(jobs, work, quiet: bool, label: str):
