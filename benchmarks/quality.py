@@ -168,6 +168,7 @@ def run_filter(method: Callable, noisy_dir: Path, out_dir: Path, names: list[str
     return seconds
 
 
+PRECISION = "auto"  # as `denoise run` has it; --precision changes it
 SHIPPED = "shipped"  # the --model value (and the default) meaning: the shipped models, chosen as `denoise run` does
 
 
@@ -181,7 +182,8 @@ def load_denoiser(path: str):
     from denoise.inference import DefaultDenoiser, Denoiser
     from denoise.models import load_model
 
-    return DefaultDenoiser() if path == SHIPPED else Denoiser(load_model(Path(path))[0])
+    options = {"precision": PRECISION}
+    return DefaultDenoiser(**options) if path == SHIPPED else Denoiser(load_model(Path(path))[0], **options)
 
 
 def run_model(path: Path | str, noisy_dir: Path, out_dir: Path, names: list[str]) -> dict[str, float]:
@@ -266,13 +268,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--work", type=Path, help="where noisy and cleaned files go (default: a temp folder)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write every number to this JSON file")
+    parser.add_argument("--precision", default="auto", help="as denoise run --precision: auto, float32 or bfloat16")
     parser.add_argument("--skip", default="", help="comma-separated methods to leave out: median3, "
                         "adaptive-median, nlm, bm3d")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
+    global PRECISION
     args = parse_args(argv)
+    PRECISION = args.precision
     try:
         specs = [parse_noise(text) for text in args.noise]
         if any(spec.is_range for spec in specs):

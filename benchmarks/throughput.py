@@ -39,7 +39,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent))
 from quality import machine_info  # noqa: E402  (the same CPU description as the quality benchmark)
 
-from denoise.model_files import DEFAULT_MODELS, WEIGHTS_FOLDER  # noqa: E402
+from denoise.errors import DenoiseError  # noqa: E402
+from denoise.model_files import default_model_path  # noqa: E402
 
 
 def natural_image(height: int, width: int, seed: int) -> np.ndarray:
@@ -78,9 +79,10 @@ def model_path(args, work: Path) -> Path:
     """--model, else the shipped model for colour images, else a new width-32 depth-3 U-Net saved into the work folder."""
     if args.model:
         return Path(args.model)
-    shipped = WEIGHTS_FOLDER / DEFAULT_MODELS[3]
-    if shipped.is_file():
-        return shipped
+    try:
+        return default_model_path(3)
+    except DenoiseError:
+        pass
     from denoise.models import build_model, save_model
 
     path = work / "unet-w32-d3.keras"
@@ -98,7 +100,7 @@ def child(args) -> None:
     from denoise.inference import Denoiser
     from denoise.models import load_model
 
-    denoiser = Denoiser(load_model(Path(args.model))[0], reuse_input=True)
+    denoiser = Denoiser(load_model(Path(args.model))[0], reuse_input=True, precision=args.precision)
     jobs = plan_outputs(args.folder, args.out)
     first: list[float] = []  # when the first output was written, to time start-up as a user sees it
     clean_images(jobs, denoiser, overwrite=True, writers=min(4, 2 * threads),  # warm-up: traces the model's graphs
@@ -112,7 +114,7 @@ def child(args) -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the copies the next line makes
     inference = _inference_seconds(denoiser, [read_image(job.source).pixels for job in jobs], args.repeats)
     pixels = sum(Image.open(job.source).size[0] * Image.open(job.source).size[1] for job in jobs)
-    print(json.dumps({"pixels": pixels, "wall": walls, "inference": inference, "threads": threads, "first_output_at": first[0],
+    print(json.dumps({"pixels": pixels, "wall": walls, "precision": denoiser.precision, "inference": inference, "threads": threads, "first_output_at": first[0],
                       "peak_rss_mib": peak,
                       # A grayscale model cleans each colour channel on its own: three runs per RGB pixel.
                       "flops_per_pixel": flops_per_pixel(denoiser.model) * 3 // denoiser.channels}))
@@ -174,9 +176,9 @@ def matmul_gflops(threads: int | None, repeats: int = 5) -> float:
     return 2 * 4096**3 / statistics.median(times) / 1e9
 
 
-def run_scenario(args, name: str, folder: Path, model: Path, work: Path) -> dict:
+def run_scenario(args, name: str, folder: Path, model: Path, work: Path, precision: str) -> dict:
     command = [sys.executable, __file__, "--child", "--folder", str(folder), "--out", str(work / "out" / folder.name),
-               "--model", str(model), "--repeats", str(args.repeats)]
+               "--model", str(model), "--repeats", str(args.repeats), "--precision", precision]
     if args.threads:
         command += ["--threads", str(args.threads)]
     begun = time.time()
@@ -186,7 +188,7 @@ def run_scenario(args, name: str, folder: Path, model: Path, work: Path) -> dict
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     wall, inference = statistics.median(figures["wall"]), statistics.median(figures["inference"])
     megapixels = figures["pixels"] / 1e6
-    return {"scenario": name, "megapixels": round(megapixels, 2), "end_to_end_mp_s": megapixels / wall,
+    return {"scenario": name, "precision": figures["precision"], "megapixels": round(megapixels, 2), "end_to_end_mp_s": megapixels / wall,
             "inference_mp_s": megapixels / inference, "overhead": 1 - inference / wall,
             "peak_rss_mib": figures["peak_rss_mib"], "model_gflop_s": figures["flops_per_pixel"] * megapixels / inference
             / 1e3, "flops_per_pixel": figures["flops_per_pixel"], "threads": figures["threads"],
@@ -203,6 +205,8 @@ def main() -> None:
     parser.add_argument("--small-size", type=int, default=256)
     parser.add_argument("--huge", action="store_true", help="also one 50 MP photo (peak memory check)")
     parser.add_argument("--threads", type=int, help="as denoise run --threads (default: all usable cores)")
+    parser.add_argument("--precision", default="auto", help="as denoise run --precision; several, comma-separated "
+                        "(e.g. float32,bfloat16), run each scenario once per precision, one after the other")
     parser.add_argument("--json", help="write every figure here too")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
@@ -218,8 +222,9 @@ def main() -> None:
         for index, (name, count, height, width) in enumerate(scenarios(args)):
             folder = work / f"scenario{index}"
             write_folder(folder, count, height, width)
-            rows.append(run_scenario(args, name, folder, model, work))
-            print(_row(rows[-1]), flush=True)
+            for precision in args.precision.split(","):
+                rows.append(run_scenario(args, name, folder, model, work, precision))
+                print(_row(rows[-1]), flush=True)
     ceiling = matmul_gflops(args.threads)
     print(f"float32 4096x4096 matmul: {ceiling:.0f} GFLOP/s; model FLOPs per RGB pixel: "
           f"{rows[0]['flops_per_pixel']:.0f}; model {model.name}")
@@ -229,7 +234,7 @@ def main() -> None:
 
 
 def _row(row: dict) -> str:
-    return (f"{row['scenario']:<24} {row['megapixels']:7.1f} MP  end-to-end {row['end_to_end_mp_s']:6.2f} MP/s  "
+    return (f"{row['scenario']:<24} {row['precision']:<8} {row['megapixels']:7.1f} MP  end-to-end {row['end_to_end_mp_s']:6.2f} MP/s  "
             f"inference {row['inference_mp_s']:6.2f} MP/s  overhead {row['overhead'] * 100:5.1f}%  "
             f"peak RSS {row['peak_rss_mib']:6.0f} MiB  model {row['model_gflop_s']:5.1f} GFLOP/s  "
             f"first output after {row['first_output_s']:4.1f} s  threads {row['threads']}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from denoise.errors import ModelError
-from denoise.models import fixed_size, model_channels, size_multiple
+from denoise.models import fixed_size, model_channels, size_multiple, with_bfloat16_compute
 
 DEFAULT_TILE = 1024  # core size in pixels; a 1024 + 2*64 tile of the default model needs a few hundred MB
 DEFAULT_MARGIN = 64
@@ -36,10 +36,13 @@ class Denoiser:
     """Runs one Keras model on lists of float32 HxWxC images in [0, 1], of any size and 1 or 3 channels."""
 
     def __init__(self, model, *, tile: int = DEFAULT_TILE, margin: int = DEFAULT_MARGIN,
-                 max_batch_pixels: int = MAX_BATCH_PIXELS, reuse_input: bool = False):
+                 max_batch_pixels: int = MAX_BATCH_PIXELS, reuse_input: bool = False, precision: str = "float32"):
         import tensorflow as tf
 
-        self.model = model
+        from denoise.resources import resolve_precision
+
+        self.precision = resolve_precision(precision)
+        self.model = model = with_bfloat16_compute(model) if self.precision == "bfloat16" else model
         self.max_batch_pixels = max(1, max_batch_pixels)
         # A caller that owns its arrays (denoise run) lets a lone large image be cleaned in place, band by band,
         # instead of beside a second full-size float copy: on a 50 MP colour photo that saves about 500 MB.

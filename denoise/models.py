@@ -159,6 +159,25 @@ def build_dense_autoencoder(channels: int, *, image_size: int = 28, code_size: i
     return keras.Model(noisy, clean, name=f"dense_{pixels}_{code_size}")
 
 
+def with_bfloat16_compute(model: keras.Model) -> keras.Model:
+    """A copy of the model that computes in bfloat16 (weights stay float32) up to its last convolution.
+
+    The last convolution and everything after it stay float32: bfloat16 keeps 8 significant bits, so a residual
+    model's final `noisy - noise` in bfloat16 would round the image itself by up to half an 8-bit level.
+    """
+    config = model.get_config()
+    convolutions = [i for i, layer in enumerate(config["layers"])
+                    if layer["class_name"] in ("Conv2D", "Conv2DTranspose", "Dense")]
+    if not convolutions:
+        return model
+    for layer in config["layers"][1 : convolutions[-1]]:
+        if layer["class_name"] != "InputLayer":
+            layer["config"]["dtype"] = "mixed_bfloat16"
+    copy = model.__class__.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def size_multiple(model: keras.Model) -> int:
     """Height and width of inputs must be multiples of this (1 when any size works)."""
     folds = sum(isinstance(layer, SpaceToDepth) for layer in model.layers)

@@ -89,3 +89,33 @@ def test_a_gray_model_on_an_owned_colour_image_gives_the_same_output_in_place(si
     (result,) = Denoiser(model, tile=48, margin=48, reuse_input=True)([owned])
     assert result is owned
     np.testing.assert_allclose(result, expected, atol=1e-5)
+
+
+def test_bfloat16_keeps_the_image_exact_where_the_model_predicts_no_noise():
+    # A residual U-Net whose last convolution is zero predicts no noise: its output must be its input, bit for bit
+    # on the 8-bit grid. A bfloat16 subtraction would round values near 1 by up to half a level.
+    model = tiny_unet()
+    last = model.get_layer("noise_folded")
+    last.set_weights([np.zeros_like(w) for w in last.get_weights()])
+    image = smooth_image(40, 56, 1, seed=2).astype(np.float32) / 255
+    (output,) = Denoiser(model, precision="bfloat16")([image])
+    assert np.array_equal(output, image)
+
+
+def test_bfloat16_output_is_close_to_float32():
+    model = tiny_unet(width=8)
+    image = smooth_image(64, 64, 1, seed=3).astype(np.float32) / 255
+    (exact,) = Denoiser(model, precision="float32")([image])
+    (fast,) = Denoiser(model, precision="bfloat16")([image])
+    assert Denoiser(model, precision="bfloat16").model.get_layer("down0_conv1").compute_dtype == "bfloat16"
+    assert 0 < np.abs(exact - fast).max() < 0.02
+
+
+def test_auto_precision_uses_bfloat16_only_where_the_cpu_computes_it(monkeypatch):
+    from denoise import resources
+
+    monkeypatch.setattr(resources, "_cpu_flags", lambda: {"avx2", "fma"})
+    assert resources.resolve_precision("auto") == "float32"
+    monkeypatch.setattr(resources, "_cpu_flags", lambda: {"avx2", "amx_bf16"})
+    assert resources.resolve_precision("auto") == "bfloat16"
+    assert resources.resolve_precision("float32") == "float32"

@@ -86,6 +86,16 @@ ThreadsOption = Annotated[Optional[int], typer.Option(
     min=1, help="Use at most N cores: TensorFlow's intra-op pool gets N threads (inter-op: up to 2); run also "
                 "keeps one reader and at most 2N writer threads (they mostly wait for the disk). Default: every core "
                 "this process may use (its CPU affinity).")]
+def precision_option(text: str) -> str:
+    from denoise.resources import parse_precision
+
+    return parse_precision(text)
+
+
+PrecisionOption = Annotated[str, typer.Option(
+    parser=checked(precision_option), metavar="MODE", help="Arithmetic of the model's layers. auto: "
+    "bfloat16 on CPUs that compute it natively (AMX or AVX-512 BF16; about 3x faster, PSNR within 0.02 dB), else "
+    "float32.")]
 PathOption = Annotated[
     Optional[Path],
     typer.Option("--path", "--data-dir", help="Where the dataset's files lie (a folder of images for 'folder')."),

@@ -14,6 +14,7 @@ from denoise.cli.common import (
     DatasetOption,
     NoiseOption,
     PathOption,
+    PrecisionOption,
     ThreadsOption,
     app,
     fail,
@@ -105,6 +106,7 @@ def evaluate(
     limit: Annotated[Optional[int], typer.Option(min=1, help="Evaluate at most this many images.")] = None,
     seed: int = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print per-image scores as JSON.")] = False,
+    precision: PrecisionOption = "auto",
 ) -> None:
     """Print PSNR and SSIM of the noisy input and of the model's output on a dataset's images."""
     start_tensorflow()
@@ -117,7 +119,7 @@ def evaluate(
         keras_model, _ = load_model(model)
         request = LoadRequest(path=path, patch_size=None, validation_fraction=1.0, seed=seed, limit=limit)
         images = list(load_dataset(dataset, request).validation)[:limit]
-        report = run_evaluation(Denoiser(keras_model), images, noise, seed=seed)
+        report = run_evaluation(Denoiser(keras_model, precision=precision), images, noise, seed=seed)
     except DenoiseError as exc:
         fail(str(exc))
     if as_json:

@@ -12,6 +12,7 @@ import typer
 from denoise.cli.common import (
     EXIT_FAILED_FILES,
     NoiseOption,
+    PrecisionOption,
     ThreadsOption,
     app,
     checked,
@@ -47,6 +48,7 @@ def run(
     report: Annotated[Optional[Path], typer.Option(help="Write every file's outcome as JSON here.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     threads: ThreadsOption = None,
+    precision: PrecisionOption = "auto",
     shard: Annotated[Optional[str], typer.Option(
         callback=lambda text: text and checked(shard_option)(text), metavar="K/N", help="Clean only shard K of N (0 <= K < N), chosen by a stable hash "
         "of each file's relative path: N copies (a Slurm array, a Kubernetes Indexed Job) split one folder with "
@@ -75,7 +77,8 @@ def run(
         if shard is not None:
             jobs = shard_jobs(jobs, source, *shard)
         plan = memory_plan(max_memory) if max_memory else None
-        denoiser, threads = _load_denoiser(model, noise_kind, tile, plan.batch_pixels if plan else None, threads)
+        denoiser, threads = _load_denoiser(model, noise_kind, precision, tile, plan.batch_pixels if plan else None,
+                                           threads)
     except DenoiseError as exc:
         fail(str(exc))
     buffer = plan.buffer_bytes if plan else DEFAULT_BUFFER_BYTES
@@ -87,7 +90,7 @@ def run(
     _finish_run(summary, report, jobs)
 
 
-def _load_denoiser(model: Path | None, noise_kind: str | None, tile: int, batch_pixels: int | None,
+def _load_denoiser(model: Path | None, noise_kind: str | None, precision: str, tile: int, batch_pixels: int | None,
                    threads: int | None):
     """The model to run (loaded once; the shipped defaults each when first needed) and TensorFlow's thread count."""
     from denoise.errors import UsageError
@@ -102,7 +105,8 @@ def _load_denoiser(model: Path | None, noise_kind: str | None, tile: int, batch_
     from denoise.models import load_model
 
     # The batch code owns the pixels it hands over, so a lone large image may be cleaned in place.
-    options = {"tile": tile, "reuse_input": True, **({"max_batch_pixels": batch_pixels} if batch_pixels else {})}
+    options = {"tile": tile, "reuse_input": True, "precision": precision,
+               **({"max_batch_pixels": batch_pixels} if batch_pixels else {})}
     if model is None:
         return DefaultDenoiser(noise_kind, **options), threads
     return Denoiser(load_model(model)[0], **options), threads
