@@ -30,11 +30,11 @@ from denoise.inference import Denoiser
 from denoise.model_files import read_metadata
 from denoise.models import (
     build_model,
+    is_impulse_model,
     load_model,
     model_channels,
     remove_unfinished_saves,
     save_model,
-    with_kept_uncorrupted,
 )
 from denoise.noise import GAUSSIAN, SALT_AND_PEPPER, NoiseSpec
 
@@ -164,14 +164,16 @@ def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
         return model, int(state["epochs"]), state.get("best_validation_psnr")
     if config.resume:
         raise UsageError(f"--resume found no checkpoint at {resume_from}; start without --resume.")
-    # Salt-and-pepper models only replace pure black and white values (see models.KeepUncorrupted).
+    # Salt-and-pepper models fill in and replace only pure black and white values (see models.FillImpulses).
     impulse = config.noise.kind == SALT_AND_PEPPER
-    if config.init_from is not None:
-        model = _starting_model(config.init_from, channels)
-        model = with_kept_uncorrupted(model) if impulse else model
+    start = _starting_model(config.init_from, channels) if config.init_from is not None else None
+    if start is not None and is_impulse_model(start) == impulse:
+        model = start
     else:
         model = build_model(config.arch, channels, width=config.width, depth=config.depth, image_size=size,
                             impulse=impulse)
+        if start is not None:  # e.g. an impulse model fine-tuned from a Gaussian one
+            _copy_weights(start, model, config.init_from)
     model.compile(optimizer=_optimizer(config, steps), loss="mse", jit_compile=False)
     return model, 0, None
 
@@ -190,6 +192,18 @@ def _starting_model(path: Path, channels: int):
         raise UsageError(f"{path} takes {model_channels(model)}-channel images but the data has {channels}; "
                          "pass --channels or start from a matching model.")
     return model
+
+
+def _copy_weights(source, target, path: Path) -> None:
+    """Weights of every layer of `source` into the layer of the same name in `target` (the same architecture,
+    with the impulse layers, which have no weights, added or left out)."""
+    try:
+        for layer in source.layers:
+            if layer.weights:
+                target.get_layer(layer.name).set_weights(layer.get_weights())
+    except ValueError as exc:
+        raise UsageError(f"{path} is not a {target.name} model, so training for another kind of noise cannot start "
+                         f"from it ({exc}).") from None
 
 
 def _check_config(config: TrainConfig) -> None:

@@ -6,7 +6,15 @@ import pytest
 
 from denoise.errors import ModelError
 from denoise.model_files import describe_model_file, read_metadata
-from denoise.models import build_model, fixed_size, load_model, save_model, size_multiple
+from denoise.models import (
+    FillImpulses,
+    build_model,
+    fixed_size,
+    load_model,
+    save_model,
+    size_multiple,
+    with_bfloat16_compute,
+)
 
 
 @pytest.mark.parametrize("arch, channels, shape", [("unet", 1, (32, 48)), ("unet", 3, (16, 16)),
@@ -123,3 +131,34 @@ def test_unfinished_saves_of_a_killed_run_are_swept_and_nothing_else(tmp_path):
         path.write_bytes(b"partial")
     assert remove_unfinished_saves(tmp_path / "m.keras") == sorted(ours)
     assert all(path.exists() for path in others) and not any(path.exists() for path in ours)
+
+
+def test_fill_impulses_replaces_only_black_and_white_values_by_their_neighbours_mean():
+    image = np.full((1, 12, 12, 1), 0.4, np.float32)
+    image[0, :, 6:] = 0.6
+    image[0, 3, 2] = 1.0  # salt inside the 0.4 region
+    image[0, 8, 9] = 0.0  # pepper inside the 0.6 region
+    filled = FillImpulses()(image).numpy()
+    assert filled[0, 3, 2, 0] == pytest.approx(0.4) and filled[0, 8, 9, 0] == pytest.approx(0.6)
+    untouched = np.ones_like(image, bool)
+    untouched[0, 3, 2] = untouched[0, 8, 9] = False
+    assert np.array_equal(filled[untouched], image[untouched])
+
+
+def test_fill_impulses_reaches_further_when_the_near_values_are_all_corrupted():
+    image = np.full((1, 16, 16, 1), 0.3, np.float32)
+    image[0, 4:11, 4:11] = 1.0  # a 7x7 block of salt: its centre has no clean value within 5x5, some within 9x9
+    filled = FillImpulses()(image).numpy()
+    assert filled[0, 7, 7, 0] == pytest.approx(0.3)
+
+
+def test_impulse_models_keep_uncorrupted_values_in_bfloat16_too():
+    keras.utils.set_random_seed(0)
+    model = build_model("unet", 1, width=4, depth=2, impulse=True)
+    image = np.random.default_rng(0).integers(1, 255, (1, 32, 32, 1)).astype(np.float32) / 255
+    image[0, ::4, ::3] = 1.0
+    fast = with_bfloat16_compute(model)
+    assert fast.get_layer("fill_impulses").compute_dtype == "float32"
+    output = fast(image).numpy()
+    kept = (image > 0) & (image < 1)
+    assert np.array_equal(output[kept], image[kept])

@@ -184,3 +184,16 @@ def test_salt_and_pepper_training_keeps_uncorrupted_pixels(clean_folder, tmp_pat
     uncorrupted = (image > 0) & (image < 1)
     assert np.array_equal(output[uncorrupted], image[uncorrupted])
     assert not np.array_equal(output[~uncorrupted], image[~uncorrupted])
+
+
+def test_an_impulse_model_can_start_from_a_gaussian_one(clean_folder, tmp_path):
+    gaussian = tmp_path / "gaussian.keras"
+    train(config_for(clean_folder, gaussian, epochs=1, steps_per_epoch=2))
+    impulse = tmp_path / "impulse.keras"
+    train(config_for(clean_folder, impulse, noise=parse_noise("salt-and-pepper:0.1"), epochs=1, steps_per_epoch=1,
+                     learning_rate=1e-9, init_from=gaussian))
+    start, tuned = load_model(gaussian)[0], load_model(impulse)[0]
+    assert is_impulse_model(tuned) and not is_impulse_model(start)
+    for layer in start.layers:
+        for before, after in zip(layer.get_weights(), tuned.get_layer(layer.name).get_weights()):
+            np.testing.assert_allclose(after, before, atol=1e-6)
