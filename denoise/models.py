@@ -73,14 +73,15 @@ class FillImpulses(layers.Layer):
 
     The network of an impulse model then refines a rough, hole-free image instead of inpainting from scratch: at
     50% density that is the difference between a network that beats the adaptive median filter and one that does
-    not (docs/model-search.md).
+    not (docs/model-search.md). Where a 9x9 window holds nothing but black and white (a clipped sky, a black
+    background), the majority of the window wins, so salt on black is removed and black stays black.
     """
 
     def call(self, noisy):
         extreme = _extreme(noisy)
         known = keras.ops.cast(keras.ops.logical_not(extreme), noisy.dtype)
-        filled = noisy
-        for size in (9, 5):  # the 5x5 mean where it has known values, else the 9x9 one, else the value itself
+        filled = keras.ops.round(keras.ops.average_pool(noisy, 9, strides=1, padding="same"))
+        for size in (9, 5):  # the 5x5 mean where it has known values, else the 9x9 one, else the majority
             total = keras.ops.average_pool(noisy * known, size, strides=1, padding="same")
             count = keras.ops.average_pool(known, size, strides=1, padding="same")
             filled = keras.ops.where(count > 0, total / keras.ops.maximum(count, 1e-6), filled)

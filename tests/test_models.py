@@ -162,3 +162,13 @@ def test_impulse_models_keep_uncorrupted_values_in_bfloat16_too():
     output = fast(image).numpy()
     kept = (image > 0) & (image < 1)
     assert np.array_equal(output[kept], image[kept])
+
+
+@pytest.mark.parametrize("background", [0.0, 1.0])
+def test_fill_impulses_lets_the_majority_win_where_everything_is_black_or_white(background):
+    # A black background with 20% salt (or a clipped white sky with 20% pepper): no value is known to be clean
+    image = np.full((1, 24, 24, 1), background, np.float32)
+    hits = np.random.default_rng(0).random((24, 24)) < 0.2
+    image[0, hits] = 1.0 - background
+    filled = FillImpulses()(image).numpy()
+    assert np.array_equal(filled, np.full_like(image, background))
