@@ -17,6 +17,9 @@ from denoise.errors import ModelError
 from denoise.models import fixed_size, model_channels, size_multiple, with_bfloat16_compute
 
 DEFAULT_TILE = 1024  # core size in pixels; a 1024 + 2*64 tile of the default model needs a few hundred MB
+# bfloat16 convolutions (oneDNN) need more memory per pixel: a 50 MP photo peaked at 2328 MiB with 1024 px tiles
+# against 1975 MiB in float32, and at 1958 MiB with 768 px tiles (docs/model-search.md).
+BFLOAT16_TILE = 768
 DEFAULT_MARGIN = 64
 # Pixels per model call: one default tile (1152 x 1152 with its margins), or many small images at once. The model
 # needs about 100 bytes of activations per pixel, so this is what keeps a run of big photos under 2 GB.
@@ -35,7 +38,7 @@ class Window:
 class Denoiser:
     """Runs one Keras model on lists of float32 HxWxC images in [0, 1], of any size and 1 or 3 channels."""
 
-    def __init__(self, model, *, tile: int = DEFAULT_TILE, margin: int = DEFAULT_MARGIN,
+    def __init__(self, model, *, tile: int | None = None, margin: int = DEFAULT_MARGIN,
                  max_batch_pixels: int = MAX_BATCH_PIXELS, reuse_input: bool = False, precision: str = "float32"):
         import tensorflow as tf
 
@@ -50,6 +53,7 @@ class Denoiser:
         self.channels = model_channels(model)
         self.fixed_size = fixed_size(model)
         self.multiple = size_multiple(model)
+        tile = tile or (BFLOAT16_TILE if self.precision == "bfloat16" else DEFAULT_TILE)
         self.tile = _round_up(max(tile, self.multiple), self.multiple)
         self.margin = _round_up(margin, self.multiple)
         # One traced graph per input shape; reduce_retracing keeps the number of traces small for mixed sizes.

@@ -43,8 +43,9 @@ def run(
                                                               "new version is fully written).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Redo outputs that already exist (default: skip them).")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Same-size images cleaned together.")] = 8,
-    tile: Annotated[int, typer.Option(min=64, help="Images larger than this many pixels a side are cleaned in "
-                                                   "overlapping tiles, which bounds memory.")] = 1024,
+    tile: Annotated[Optional[int], typer.Option(min=64, help="Images larger than this many pixels a side are cleaned "
+                                                             "in overlapping tiles, which bounds memory. Default: "
+                                                             "1024, or 768 in bfloat16 (more memory per pixel).")] = None,
     report: Annotated[Optional[Path], typer.Option(help="Write every file's outcome as JSON here.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     threads: ThreadsOption = None,
@@ -90,7 +91,8 @@ def run(
     _finish_run(summary, report, jobs)
 
 
-def _load_denoiser(model: Path | None, noise_kind: str | None, precision: str, tile: int, batch_pixels: int | None,
+def _load_denoiser(model: Path | None, noise_kind: str | None, precision: str, tile: int | None,
+                   batch_pixels: int | None,
                    threads: int | None):
     """The model to run (loaded once; the shipped defaults each when first needed) and TensorFlow's thread count."""
     from denoise.errors import UsageError
