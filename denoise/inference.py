@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from denoise.errors import ModelError
-from denoise.models import fixed_size, model_channels, size_multiple, with_bfloat16_compute
+from denoise.models import fixed_size, is_impulse_model, model_channels, size_multiple, with_bfloat16_compute
+from denoise.noise import impulses_hit_whole_pixels, is_extreme, whole_extreme_pixels
 
 DEFAULT_TILE = 1024  # core size in pixels; a 1024 + 2*64 tile of the default model needs a few hundred MB
 # bfloat16 convolutions (oneDNN) need more memory per pixel: a 50 MP photo peaked at 2328 MiB with 1024 px tiles
@@ -51,6 +52,7 @@ class Denoiser:
         # instead of beside a second full-size float copy: on a 50 MP colour photo that saves about 500 MB.
         self.reuse_input = reuse_input
         self.channels = model_channels(model)
+        self.impulse = is_impulse_model(model)
         self.fixed_size = fixed_size(model)
         self.multiple = size_multiple(model)
         tile = tile or (BFLOAT16_TILE if self.precision == "bfloat16" else DEFAULT_TILE)
@@ -73,10 +75,24 @@ class Denoiser:
 
     def _clean_channels_in_place(self, image: np.ndarray) -> np.ndarray:
         """A gray model on one colour image we may overwrite: a channel at a time, so one plane copy at most."""
+        whole = self._whole_impulse_pixels(image)
         for channel in range(image.shape[-1]):
-            (result,) = self._run_planes([np.ascontiguousarray(image[..., channel : channel + 1])], in_place=True)
+            plane = np.ascontiguousarray(image[..., channel : channel + 1])
+            clean = None if whole is None else is_extreme(plane[..., 0]) & ~whole
+            kept = None if clean is None else plane[..., 0][clean]  # the run may overwrite the plane
+            (result,) = self._run_planes([plane], in_place=True)
             image[..., channel : channel + 1] = result
+            if clean is not None:
+                image[..., channel][clean] = kept
         return np.clip(image, 0.0, 1.0, out=image)
+
+    def _whole_impulse_pixels(self, image: np.ndarray) -> np.ndarray | None:
+        """For a gray impulse model on a colour image whose impulses hit whole pixels: the pixels black or white in
+        every channel. A black or white value anywhere else is clean, and is put back after the model (which
+        cannot tell, one channel at a time). None where that does not apply."""
+        if not (self.impulse and self.channels == 1 and image.shape[-1] > 1 and impulses_hit_whole_pixels(image)):
+            return None
+        return whole_extreme_pixels(image)
 
     # Channel handling: a grayscale model cleans each colour channel on its own; a colour model gets gray
     # images repeated into three channels and its output averaged back.
@@ -100,6 +116,10 @@ class Denoiser:
         image = _as_hwc(image)
         if len(outputs) > 1:
             merged = np.concatenate(outputs, axis=-1)
+            whole = self._whole_impulse_pixels(image)
+            if whole is not None:
+                clean = is_extreme(image) & ~whole[..., None]
+                merged[clean] = image[clean]
         elif outputs[0].shape[-1] != image.shape[-1]:
             merged = outputs[0].mean(axis=-1, keepdims=True)
         else:

@@ -20,6 +20,7 @@ from keras import layers
 
 from denoise.errors import ModelError
 from denoise.model_files import METADATA_NAME, read_metadata
+from denoise.noise import EXTREME_HIGH, EXTREME_LOW
 
 ARCHITECTURES = ("unet", "conv", "dense")
 
@@ -58,13 +59,9 @@ class DepthToSpace(layers.Layer):
         return {**super().get_config(), "block": self.block}
 
 
-# Salt-and-pepper noise only ever sets values to 8-bit 0 or 255: any other value is known to be clean. On the [0, 1]
-# scale, with half a level of slack for values that went through float arithmetic:
-IMPULSE_LOW, IMPULSE_HIGH = 0.5 / 255.0, 254.5 / 255.0
-
-
 def _extreme(values):
-    return keras.ops.logical_or(values <= IMPULSE_LOW, values >= IMPULSE_HIGH)
+    """Salt-and-pepper noise only ever sets values to 8-bit 0 or 255: any other value is known to be clean."""
+    return keras.ops.logical_or(values <= EXTREME_LOW, values >= EXTREME_HIGH)
 
 
 @keras.saving.register_keras_serializable(package="denoise")

@@ -116,7 +116,8 @@ def _salt_and_pepper(image: np.ndarray, amount: float, rng: np.random.Generator)
 # with 2-5 levels of noise elsewhere; Gaussian sigma 50 gives 2-4% with 45-49 levels; clean images at most 0.7%.
 IMPULSE_MIN_FRACTION = 0.01  # isolated extremes needed to call it salt-and-pepper
 IMPULSE_MAX_SIGMA = 15.0  # ... while the other pixels are this quiet (0-255 scale)
-_EXTREME_LOW, _EXTREME_HIGH = 0.5 / 255.0, 254.5 / 255.0
+# 8-bit 0 and 255 on the [0, 1] scale, with half a level of slack for values that went through float arithmetic.
+EXTREME_LOW, EXTREME_HIGH = 0.5 / 255.0, 254.5 / 255.0
 _PROBE = 256  # side of the crops that are measured, so a 50 MP photo costs what a small one does
 
 
@@ -141,8 +142,31 @@ def _probe_crops(plane: np.ndarray) -> list[np.ndarray]:
     return [plane[y : y + _PROBE, x : x + _PROBE] for y in ys for x in xs]
 
 
-def _is_extreme(plane: np.ndarray) -> np.ndarray:
-    return (plane <= _EXTREME_LOW) | (plane >= _EXTREME_HIGH)
+def is_extreme(values: np.ndarray) -> np.ndarray:
+    """Pure black or white: the only values salt-and-pepper noise writes."""
+    return (values <= EXTREME_LOW) | (values >= EXTREME_HIGH)
+
+
+def whole_extreme_pixels(image: np.ndarray) -> np.ndarray:
+    """HxW mask of the pixels of an HxWxC image that are black or white in every channel."""
+    return (image <= EXTREME_LOW).all(axis=-1) | (image >= EXTREME_HIGH).all(axis=-1)
+
+
+def impulses_hit_whole_pixels(image: np.ndarray) -> bool:
+    """Whether the isolated black and white values of a colour image come as whole pixels, all channels at once.
+
+    Dead pixels, dropped bits and `denoise noise` hit whole pixels; some tools (MATLAB's imnoise) hit each channel
+    on its own. In the first case a value that is black or white in a pixel that is not is known to be clean.
+    """
+    import numpy as np
+
+    whole, isolated = [], []
+    for crops in zip(*(_probe_crops(image[..., c]) for c in range(image.shape[-1]))):
+        crop = np.stack(crops, axis=-1)
+        isolated.append(np.any([_isolated_extremes(crop[..., c]) for c in range(crop.shape[-1])], axis=0).ravel())
+        whole.append(whole_extreme_pixels(crop).ravel())
+    isolated_all, whole_all = np.concatenate(isolated), np.concatenate(whole)
+    return bool(isolated_all.any()) and float(whole_all[isolated_all].mean()) > 0.5
 
 
 def _isolated_extremes(plane: np.ndarray) -> np.ndarray:
@@ -153,7 +177,7 @@ def _isolated_extremes(plane: np.ndarray) -> np.ndarray:
     padded = np.pad(plane, 1, mode="edge")
     neighbours = [padded[dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3) if (dy, dx) != (1, 1)]
     median = np.median(np.stack(neighbours), axis=0)
-    return _is_extreme(plane) & (np.abs(plane - median) > 0.25)
+    return is_extreme(plane) & (np.abs(plane - median) > 0.25)
 
 
 def _sigma_between_extremes(planes: list[np.ndarray]) -> float:
@@ -166,7 +190,7 @@ def _sigma_between_extremes(planes: list[np.ndarray]) -> float:
 
     residuals = []
     for plane in planes:
-        extreme = _is_extreme(plane)
+        extreme = is_extreme(plane)
         centre = plane[1:-1, 1:-1]
         around = (plane[:-2, 1:-1] + plane[2:, 1:-1] + plane[1:-1, :-2] + plane[1:-1, 2:]) / 4
         usable = ~(extreme[1:-1, 1:-1] | extreme[:-2, 1:-1] | extreme[2:, 1:-1] | extreme[1:-1, :-2]

@@ -119,3 +119,20 @@ def test_auto_precision_uses_bfloat16_only_where_the_cpu_computes_it(monkeypatch
     monkeypatch.setattr(resources, "_cpu_flags", lambda: {"avx2", "amx_bf16"})
     assert resources.resolve_precision("auto") == "bfloat16"
     assert resources.resolve_precision("float32") == "float32"
+
+
+@pytest.mark.parametrize("owned", [False, True], ids=["copy", "in place"])
+def test_a_gray_impulse_model_puts_back_black_and_white_values_of_pixels_that_are_not_wholly_so(owned):
+    # A saturated colour (pure red: 255, 0, 0) is black and white in two channels but is no impulse; with
+    # impulses that hit whole pixels, those values are clean and must come back as they were.
+    image = smooth_image(48, 64, 3, seed=4).astype(np.float32) / 255
+    image[10:30, 10:40] = (1.0, 0.0, 0.0)
+    rng = np.random.default_rng(0)
+    hit, salt = rng.random(image.shape[:2]) < 0.1, rng.random(image.shape[:2]) < 0.5
+    noisy = np.where(hit[..., None], salt[..., None].astype(np.float32), image)
+    denoiser = Denoiser(build_model("unet", 1, width=4, depth=2, impulse=True), reuse_input=owned)
+    (output,) = denoiser([noisy.copy()])
+    partial = ~hit & ((image <= 0) | (image >= 1)).any(-1) & ~((image <= 0).all(-1) | (image >= 1).all(-1))
+    assert partial.sum() > 400
+    assert np.array_equal(output[partial], noisy[partial])
+    assert not np.array_equal(output[hit], noisy[hit])  # the impulses themselves are re-estimated

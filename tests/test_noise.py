@@ -11,6 +11,7 @@ from denoise.noise import (
     NoiseSpec,
     add_noise,
     detect_noise_kind,
+    impulses_hit_whole_pixels,
     parse_noise,
     parse_noise_kind,
 )
@@ -118,3 +119,16 @@ def test_parse_noise_kind(text, kind):
 def test_parse_noise_kind_names_the_choices():
     with pytest.raises(NoiseSpecError, match="auto, gaussian or salt-and-pepper"):
         parse_noise_kind("poisson")
+
+
+def _per_channel_salt_and_pepper(image, amount, rng):
+    """Impulses hitting each channel on its own, as MATLAB's imnoise does on RGB arrays."""
+    hit, salt = rng.random(image.shape) < amount, rng.random(image.shape) < 0.5
+    return np.where(hit, salt.astype(np.float32), image)
+
+
+@pytest.mark.parametrize("amount", [0.05, 0.3])
+def test_tells_whole_pixel_impulses_from_channel_by_channel_ones(amount):
+    clean, rng = _sample("chelsea.png"), np.random.default_rng(0)
+    assert impulses_hit_whole_pixels(add_noise(clean, parse_noise(f"salt-and-pepper:{amount}"), rng))
+    assert not impulses_hit_whole_pixels(_per_channel_salt_and_pepper(clean, amount, rng))
