@@ -13,9 +13,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from denoise.detection import (
+    detect_noise_kind,
+    impulses_hit_whole_pixels,
+    is_extreme,
+    whole_extreme_pixels,
+)
 from denoise.errors import ModelError
-from denoise.models import fixed_size, is_impulse_model, model_channels, size_multiple, with_bfloat16_compute
-from denoise.noise import impulses_hit_whole_pixels, is_extreme, whole_extreme_pixels
+from denoise.models import (
+    fixed_size,
+    is_impulse_model,
+    model_channels,
+    size_multiple,
+    with_bfloat16_compute,
+)
 
 DEFAULT_TILE = 1024  # core size in pixels; a 1024 + 2*64 tile of the default model needs a few hundred MB
 # bfloat16 convolutions (oneDNN) need more memory per pixel: a 50 MP photo peaked at 2328 MiB with 1024 px tiles
@@ -284,7 +295,6 @@ class DefaultDenoiser:
 
     def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
         from denoise.model_files import default_model_path
-        from denoise.noise import detect_noise_kind
 
         groups = defaultdict(list)  # model file -> indices of the images it cleans
         for index, image in enumerate(images):

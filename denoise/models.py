@@ -18,9 +18,9 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from denoise.detection import EXTREME_HIGH, EXTREME_LOW
 from denoise.errors import ModelError
 from denoise.model_files import METADATA_NAME, read_metadata
-from denoise.noise import EXTREME_HIGH, EXTREME_LOW
 
 ARCHITECTURES = ("unet", "conv", "dense")
 

@@ -1,0 +1,95 @@
+"""Telling the kind of noise in an image apart, so `denoise run` can pick the right model without being told.
+
+Images here are float32 HxWxC arrays in [0, 1]. Only NumPy, and only on a few crops of each image, so it costs
+milliseconds beside the model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from denoise.noise import GAUSSIAN, SALT_AND_PEPPER
+
+# Salt-and-pepper noise leaves isolated pure black and white pixels and every other pixel exactly clean; strong
+# Gaussian noise also clips some pixels to black or white, but then the unclipped pixels are noisy too. Measured
+# on Set12, CSet5 and samples/ (docs/model-search.md): salt-and-pepper at 2-70% gives 1.3-56% isolated extremes
+# with 2-5 levels of noise elsewhere; Gaussian sigma 50 gives 2-4% with 45-49 levels; clean images at most 0.7%.
+IMPULSE_MIN_FRACTION = 0.01  # isolated extremes needed to call it salt-and-pepper
+IMPULSE_MAX_SIGMA = 15.0  # ... while the other pixels are this quiet (0-255 scale)
+# 8-bit 0 and 255 on the [0, 1] scale, with half a level of slack for values that went through float arithmetic.
+EXTREME_LOW, EXTREME_HIGH = 0.5 / 255.0, 254.5 / 255.0
+_PROBE = 256  # side of the crops that are measured, so a 50 MP photo costs what a small one does
+
+
+def detect_noise_kind(image: np.ndarray) -> str:
+    """SALT_AND_PEPPER or GAUSSIAN for a float HxWxC image in [0, 1] (the most likely of the two)."""
+    for channel in range(image.shape[-1]):
+        planes = _probe_crops(image[..., channel])
+        fraction = sum(_isolated_extremes(p).sum() for p in planes) / sum(p.size for p in planes)
+        if fraction >= IMPULSE_MIN_FRACTION and _sigma_between_extremes(planes) <= IMPULSE_MAX_SIGMA:
+            return SALT_AND_PEPPER
+    return GAUSSIAN
+
+
+def _probe_crops(plane: np.ndarray) -> list[np.ndarray]:
+    """The whole plane if small, else a crop at each of its four corners."""
+    height, width = plane.shape
+    if height <= 2 * _PROBE or width <= 2 * _PROBE:
+        return [plane]
+    ys, xs = (np.linspace(0, size - _PROBE, 2).astype(int) for size in (height, width))
+    return [plane[y : y + _PROBE, x : x + _PROBE] for y in ys for x in xs]
+
+
+def is_extreme(values: np.ndarray) -> np.ndarray:
+    """Pure black or white: the only values salt-and-pepper noise writes."""
+    return (values <= EXTREME_LOW) | (values >= EXTREME_HIGH)
+
+
+def whole_extreme_pixels(image: np.ndarray) -> np.ndarray:
+    """HxW mask of the pixels of an HxWxC image that are black or white in every channel."""
+    return (image <= EXTREME_LOW).all(axis=-1) | (image >= EXTREME_HIGH).all(axis=-1)
+
+
+def impulses_hit_whole_pixels(image: np.ndarray) -> bool:
+    """Whether the isolated black and white values of a colour image come as whole pixels, all channels at once.
+
+    Dead pixels, dropped bits and `denoise noise` hit whole pixels; some tools (MATLAB's imnoise) hit each channel
+    on its own. In the first case a value that is black or white in a pixel that is not is known to be clean.
+    """
+    whole, isolated = [], []
+    for crops in zip(*(_probe_crops(image[..., c]) for c in range(image.shape[-1]))):
+        crop = np.stack(crops, axis=-1)
+        isolated.append(np.any([_isolated_extremes(crop[..., c]) for c in range(crop.shape[-1])], axis=0).ravel())
+        whole.append(whole_extreme_pixels(crop).ravel())
+    isolated_all, whole_all = np.concatenate(isolated), np.concatenate(whole)
+    return bool(isolated_all.any()) and float(whole_all[isolated_all].mean()) > 0.5
+
+
+def _isolated_extremes(plane: np.ndarray) -> np.ndarray:
+    """Pure black or white pixels far (over a quarter of the range) from the median of their 8 neighbours."""
+    height, width = plane.shape
+    padded = np.pad(plane, 1, mode="edge")
+    neighbours = [padded[dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3) if (dy, dx) != (1, 1)]
+    median = np.median(np.stack(neighbours), axis=0)
+    return is_extreme(plane) & (np.abs(plane - median) > 0.25)
+
+
+def _sigma_between_extremes(planes: list[np.ndarray]) -> float:
+    """Robust Gaussian sigma (0-255 scale) of pixels that, with their 4 neighbours, are not pure black or white.
+
+    The residual of a pixel against the mean of its 4 neighbours has variance 1.25 sigma^2 for white noise; the
+    median absolute deviation keeps edges and texture from counting as noise.
+    """
+    residuals = []
+    for plane in planes:
+        extreme = is_extreme(plane)
+        centre = plane[1:-1, 1:-1]
+        around = (plane[:-2, 1:-1] + plane[2:, 1:-1] + plane[1:-1, :-2] + plane[1:-1, 2:]) / 4
+        usable = ~(extreme[1:-1, 1:-1] | extreme[:-2, 1:-1] | extreme[2:, 1:-1] | extreme[1:-1, :-2]
+                   | extreme[1:-1, 2:])
+        residuals.append((centre - around)[usable])
+    residual = np.concatenate(residuals)
+    if residual.size < 100:  # almost everything is black or white: nothing to measure
+        return float("inf")
+    deviation = np.median(np.abs(residual - np.median(residual)))
+    return float(1.4826 * deviation / np.sqrt(1.25) * 255.0)
