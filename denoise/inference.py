@@ -277,7 +277,7 @@ def _as_hwc(image: np.ndarray) -> np.ndarray:
 
 
 class DefaultDenoiser:
-    """Cleans each image with the shipped model for its kind of noise, told or detected (noise.detect_noise_kind).
+    """Cleans each image with the shipped model for its kind of noise, told or detected (detection.detect_noise_kind).
 
     Each model is loaded the first time an image needs it, so a folder without impulse noise never loads that model.
     `kinds` counts the images cleaned per kind of noise, for the summary of a run.
