@@ -49,6 +49,7 @@ class Setup(NamedTuple):
     seed: int
     channels: int  # the most channels among the clean images
     skip: frozenset = frozenset()  # method slugs left out with --skip (BM3D takes minutes per megapixel)
+    precision: str = "auto"  # the models' arithmetic, as `denoise run --precision`
 
 
 class Method(NamedTuple):
@@ -168,12 +169,11 @@ def run_filter(method: Callable, noisy_dir: Path, out_dir: Path, names: list[str
     return seconds
 
 
-PRECISION = "auto"  # as `denoise run` has it; --precision changes it
 SHIPPED = "shipped"  # the --model value (and the default) meaning: the shipped models, chosen as `denoise run` does
 
 
 @functools.cache
-def load_denoiser(path: str):
+def load_denoiser(path: str, precision: str):
     """A Denoiser over the model file (or denoise run's DefaultDenoiser), loaded once for all noise specs.
 
     This is where TensorFlow is imported.
@@ -182,15 +182,15 @@ def load_denoiser(path: str):
     from denoise.inference import DefaultDenoiser, Denoiser
     from denoise.models import load_model
 
-    options = {"precision": PRECISION}
+    options = {"precision": precision}
     return DefaultDenoiser(**options) if path == SHIPPED else Denoiser(load_model(Path(path))[0], **options)
 
 
-def run_model(path: Path | str, noisy_dir: Path, out_dir: Path, names: list[str]) -> dict[str, float]:
+def run_model(path: str, precision: str, noisy_dir: Path, out_dir: Path, names: list[str]) -> dict[str, float]:
     """Clean the noisy files as `denoise run` does; the first pass traces the model's graphs, the second is timed."""
     jobs = [job for job in plan_outputs(noisy_dir, out_dir) if job.source.name in names]
     for _ in range(2):
-        summary = clean_images(jobs, load_denoiser(str(path)), overwrite=True)
+        summary = clean_images(jobs, load_denoiser(path, precision), overwrite=True)
     if not summary.ok:
         sys.exit("\n".join(failure.reason for failure in summary.failures))
     return {result.source.name: result.seconds for result in summary.results}
@@ -210,14 +210,14 @@ def methods(spec: NoiseSpec, setup: Setup) -> list[Method]:
             rows.append(Method(name, slug, filters(functools.partial(nlm, h=h)), note))
         else:
             rows.append(Method(name, slug, filters(functools.partial(bm3d_filter, sigma=spec.low)), "true sigma"))
-    return rows + [model_method(i, path) for i, path in enumerate(setup.models)]
+    return rows + [model_method(i, path, setup.precision) for i, path in enumerate(setup.models)]
 
 
-def model_method(index: int, path: Path | str) -> Method:
+def model_method(index: int, path: Path | str, precision: str) -> Method:
+    runner = functools.partial(run_model, str(path), precision)
     if str(path) == SHIPPED:
-        return Method("denoise run (shipped models)", f"model-{index}-shipped", functools.partial(run_model, SHIPPED),
-                      "noise kind detected per image")
-    return Method(f"model {Path(path).name}", f"model-{index}-{Path(path).stem}", functools.partial(run_model, path))
+        return Method("denoise run (shipped models)", f"model-{index}-shipped", runner, "noise kind detected per image")
+    return Method(f"model {Path(path).name}", f"model-{index}-{Path(path).stem}", runner)
 
 
 def score(clean: dict, out_dir: Path, seconds: dict | None) -> dict:
@@ -275,9 +275,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    global PRECISION
     args = parse_args(argv)
-    PRECISION = args.precision
     try:
         specs = [parse_noise(text) for text in args.noise]
         if any(spec.is_range for spec in specs):
@@ -294,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"clean: {args.clean} ({len(clean)} images), tune: {args.tune or 'none'}, seed {args.seed}")
         with tempfile.TemporaryDirectory(prefix="denoise-quality-") as temp:
             skip = frozenset(filter(None, args.skip.split(",")))
-            setup = Setup(clean, tune, models, args.work or Path(temp), args.seed, channels, skip)
+            setup = Setup(clean, tune, models, args.work or Path(temp), args.seed, channels, skip, args.precision)
             results = {str(spec): benchmark(spec, setup) for spec in specs}
     except DenoiseError as exc:  # bad specs, unreadable images or models: the message says what to do
         sys.exit(str(exc))

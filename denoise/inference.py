@@ -57,7 +57,12 @@ class Denoiser:
         from denoise.resources import resolve_precision
 
         self.precision = resolve_precision(precision)
-        self.model = model = with_bfloat16_compute(model) if self.precision == "bfloat16" else model
+        if self.precision == "bfloat16":
+            try:
+                model = with_bfloat16_compute(model)
+            except (ValueError, TypeError, KeyError, NotImplementedError):
+                self.precision = "float32"  # a model Keras cannot rebuild from its config runs as it is
+        self.model = model
         self.max_batch_pixels = max(1, max_batch_pixels)
         # A caller that owns its arrays (denoise run) lets a lone large image be cleaned in place, band by band,
         # instead of beside a second full-size float copy: on a 50 MP colour photo that saves about 500 MB.
