@@ -161,7 +161,7 @@ def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
     resume_from = checkpoint_path(config.out)
     if config.resume and resume_from.exists():
         model, state = load_model(resume_from, compile=True)
-        return model, int(state["epochs"]), state.get("best_validation_psnr")
+        return model, int(state["epochs"]), _best_so_far(state, config.out)
     if config.resume:
         raise UsageError(f"--resume found no checkpoint at {resume_from}; start without --resume.")
     # Salt-and-pepper models fill in and replace only pure black and white values (see models.FillImpulses).
@@ -176,6 +176,19 @@ def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
             _copy_weights(start, model, config.init_from)
     model.compile(optimizer=_optimizer(config, steps), loss="mse", jit_compile=False)
     return model, 0, None
+
+
+def _best_so_far(checkpoint_state: dict, out: Path) -> float | None:
+    """The validation PSNR a resumed run must beat to replace the best model.
+
+    Each epoch saves the best model before the checkpoint, so a run killed between the two saves leaves a best model
+    one epoch newer (and better) than the checkpoint knows; its own metadata says how good it is.
+    """
+    scores = [checkpoint_state.get("best_validation_psnr")]
+    if Path(out).exists():
+        scores.append(read_metadata(out).get("validation_psnr"))
+    scores = [score for score in scores if score is not None]
+    return max(scores) if scores else None
 
 
 def _inherit_architecture(config: TrainConfig) -> TrainConfig:

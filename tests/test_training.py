@@ -6,7 +6,7 @@ import pytest
 from factories import smooth_image, write_image_folder
 
 from denoise.errors import TrainingError, UsageError
-from denoise.models import is_impulse_model, load_model
+from denoise.models import is_impulse_model, load_model, save_model
 from denoise.noise import parse_noise
 from denoise.training import TrainConfig, checkpoint_path, make_pipeline, train
 
@@ -197,3 +197,15 @@ def test_an_impulse_model_can_start_from_a_gaussian_one(clean_folder, tmp_path):
     for layer in start.layers:
         for before, after in zip(layer.get_weights(), tuned.get_layer(layer.name).get_weights()):
             np.testing.assert_allclose(after, before, atol=1e-6)
+
+
+def test_resume_never_replaces_a_best_model_newer_than_the_checkpoint(clean_folder, tmp_path):
+    # As a kill between an epoch's two saves leaves it: the best model is one epoch ahead of the checkpoint.
+    out = tmp_path / "model.keras"
+    train(config_for(clean_folder, out, epochs=1, steps_per_epoch=3))
+    model, metadata = load_model(out)
+    save_model(model, out, {**metadata, "epochs": 2, "validation_psnr": 99.0})  # unbeatable
+    reports = []
+    train(config_for(clean_folder, out, epochs=2, steps_per_epoch=3, resume=True), on_epoch=reports.append)
+    assert [r.best for r in reports] == [False]
+    assert load_model(out)[1]["validation_psnr"] == 99.0
