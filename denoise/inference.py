@@ -30,7 +30,7 @@ from denoise.models import (
 
 DEFAULT_TILE = 1024  # core size in pixels; a 1024 + 2*64 tile of the default model needs a few hundred MB
 # bfloat16 convolutions (oneDNN) need more memory per pixel: a 50 MP photo peaked at 2328 MiB with 1024 px tiles
-# against 1975 MiB in float32, and at 1958 MiB with 768 px tiles (docs/model-search.md).
+# against 1975 MiB in float32, and at 1999-2005 MiB with 768 px tiles (README, "Performance").
 BFLOAT16_TILE = 768
 DEFAULT_MARGIN = 64
 # Pixels per model call: one default tile (1152 x 1152 with its margins), or many small images at once. The model

@@ -92,8 +92,7 @@ def run(
 
 
 def _load_denoiser(model: Path | None, noise_kind: str | None, precision: str, tile: int | None,
-                   batch_pixels: int | None,
-                   threads: int | None):
+                   batch_pixels: int | None, threads: int | None):
     """The model to run (loaded once; the shipped defaults each when first needed) and TensorFlow's thread count."""
     from denoise.errors import UsageError
     from denoise.model_files import read_metadata
