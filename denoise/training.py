@@ -104,6 +104,9 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
     data = _load_training_data(config)
     train_images = np.stack(data.train)
     channels = train_images.shape[-1]
+    if config.crop_size is not None and config.crop_size > min(train_images.shape[1:3]):
+        raise UsageError(f"--crop-size {config.crop_size} is larger than the training images "
+                         f"({train_images.shape[1]}x{train_images.shape[2]}); give a smaller one.")
     steps = config.steps_per_epoch or max(1, len(train_images) // config.batch_size)
 
     # Variables made inside a MirroredStrategy's scope are copied to every device and kept in step by fit().
