@@ -29,13 +29,6 @@ EXIT_ERROR = 2  # nothing was done: bad arguments, missing model, unknown datase
 EXIT_INTERRUPTED = 130
 
 
-def _noise(text: str) -> NoiseSpec:
-    try:
-        return parse_noise(text)
-    except DenoiseError as exc:
-        raise typer.BadParameter(str(exc)) from None
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"denoise {__version__}")
@@ -79,7 +72,7 @@ def main_options(
 
 
 NoiseOption = Annotated[
-    NoiseSpec, typer.Option(parser=_noise, metavar="SPEC", help=f"Noise to add, e.g. {NOISE_EXAMPLES}.")
+    NoiseSpec, typer.Option(parser=checked(parse_noise), metavar="SPEC", help=f"Noise to add, e.g. {NOISE_EXAMPLES}.")
 ]
 DatasetOption = Annotated[str, typer.Option("--dataset", "-d", help="A dataset loader; see `denoise datasets`.")]
 ThreadsOption = Annotated[Optional[int], typer.Option(
