@@ -22,7 +22,7 @@ from denoise.detection import EXTREME_HIGH, EXTREME_LOW
 from denoise.errors import ModelError
 from denoise.model_files import METADATA_NAME, read_metadata
 
-ARCHITECTURES = ("unet", "conv", "dense")
+ARCHITECTURES = ("unet", "guided-unet", "conv", "dense")
 
 
 @keras.saving.register_keras_serializable(package="denoise")
@@ -57,6 +57,37 @@ class DepthToSpace(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "block": self.block}
+
+
+@keras.saving.register_keras_serializable(package="denoise")
+class ChannelsToBatch(layers.Layer):
+    """Turns each colour channel into its own 2-channel image: the channel, and the mean of the other two.
+
+    (B, H, W, 3) becomes (3B, H, W, 2), so one gray network cleans every channel while seeing what the other
+    channels say about it. The guide is symmetric in the other two channels, so red, green and blue all go through
+    the same weights; with independent noise per channel it is sqrt(2) less noisy than the channel itself.
+    """
+
+    def call(self, image):
+        import tensorflow as tf
+
+        planes = tf.transpose(image, [3, 0, 1, 2])  # (3, B, H, W)
+        guides = (tf.reduce_sum(planes, axis=0, keepdims=True) - planes) / 2
+        pairs = tf.stack([planes, guides], axis=-1)  # (3, B, H, W, 2)
+        shape = tf.shape(pairs)
+        return tf.reshape(pairs, tf.stack([-1, shape[2], shape[3], 2]))
+
+
+@keras.saving.register_keras_serializable(package="denoise")
+class BatchToChannels(layers.Layer):
+    """The inverse of ChannelsToBatch for the network's 1-channel outputs: (3B, H, W, 1) back to (B, H, W, 3)."""
+
+    def call(self, planes):
+        import tensorflow as tf
+
+        shape = tf.shape(planes)
+        stacked = tf.reshape(planes, tf.stack([3, -1, shape[1], shape[2]]))  # (3, B, H, W)
+        return tf.transpose(stacked, [1, 2, 3, 0])
 
 
 def _extreme(values):
@@ -107,6 +138,10 @@ def build_model(arch: str, channels: int, *, width: int = 32, depth: int = 3, im
     """
     if arch == "unet":
         return build_unet(channels, width=width, depth=depth, impulse=impulse)
+    if arch == "guided-unet":
+        if channels != 3:
+            raise ModelError("The guided-unet architecture is for colour images (3 channels); use unet for gray ones.")
+        return build_guided_unet(width=width, depth=depth, impulse=impulse)
     if arch == "conv":
         return build_conv_autoencoder(channels, width=width, impulse=impulse)
     if arch == "dense":
@@ -142,7 +177,30 @@ def build_unet(channels: int, *, width: int = 32, depth: int = 3, impulse: bool 
     """
     noisy = keras.Input((None, None, channels), name="noisy")
     start = _network_input(noisy, impulse)
-    x = SpaceToDepth(2, name="fold")(start)
+    noise = _unet_noise(start, channels, width, depth)
+    clean = layers.Subtract(name="clean")([start, noise])
+    return _model(noisy, clean, f"unet_w{width}_d{depth}", impulse)
+
+
+def build_guided_unet(*, width: int = 32, depth: int = 3, impulse: bool = False) -> keras.Model:
+    """Colour model: one gray U-Net cleans each channel, seeing the mean of the other two channels beside it.
+
+    Its layers have the names and shapes of a gray `unet`'s, except that the first convolution also reads the
+    guide, so it can start as an exact copy of a trained gray model (`transfer_weights`) and then learn to use
+    the other channels, which is where CBM3D's lead over BM3D run per channel comes from. It costs the same as
+    the gray model run three times.
+    """
+    noisy = keras.Input((None, None, 3), name="noisy")
+    start = _network_input(noisy, impulse)
+    pairs = ChannelsToBatch(name="channels_to_batch")(start)
+    noise = BatchToChannels(name="batch_to_channels")(_unet_noise(pairs, 1, width, depth))
+    clean = layers.Subtract(name="clean")([start, noise])
+    return _model(noisy, clean, f"guided_unet_w{width}_d{depth}", impulse)
+
+
+def _unet_noise(image, out_channels: int, width: int, depth: int):
+    """The U-Net body: the noise it estimates in `out_channels` channels, at the input's resolution."""
+    x = SpaceToDepth(2, name="fold")(image)
     skips = []
     for level in range(depth):
         x = _conv_block(x, width * 2**level, name=f"down{level}")
@@ -153,10 +211,36 @@ def build_unet(channels: int, *, width: int = 32, depth: int = 3, impulse: bool 
         x = layers.Conv2DTranspose(width * 2**level, 2, strides=2, name=f"upsample{level}")(x)
         x = layers.Add(name=f"skip{level}")([x, skips[level]])
         x = _conv_block(x, width * 2**level, name=f"up{level}")
-    x = layers.Conv2D(4 * channels, 3, padding="same", name="noise_folded")(x)
-    noise = DepthToSpace(2, name="unfold")(x)
-    clean = layers.Subtract(name="clean")([start, noise])
-    return _model(noisy, clean, f"unet_w{width}_d{depth}", impulse)
+    x = layers.Conv2D(4 * out_channels, 3, padding="same", name="noise_folded")(x)
+    return DepthToSpace(2, name="unfold")(x)
+
+
+def transfer_weights(source: keras.Model, target: keras.Model) -> None:
+    """Copy every weighted layer of `source` into the layer of the same name in `target`.
+
+    The two models share an architecture, give or take the weightless impulse layers, or `source` is a gray unet
+    and `target` a guided-unet: then the first convolution's kernel is copied onto the channel's own inputs and
+    its guide inputs start at zero, so the new model first computes exactly what the gray one did.
+    ValueError when a layer is missing or its weights do not fit.
+    """
+    for layer in source.layers:
+        if not layer.weights:
+            continue
+        weights = layer.get_weights()
+        destination = target.get_layer(layer.name)
+        wanted = [w.shape for w in destination.get_weights()]
+        if layer.name == "down0_conv1" and wanted[0][2] == 2 * weights[0].shape[2]:
+            weights[0] = _with_zero_guide(weights[0])
+        destination.set_weights(weights)
+
+
+def _with_zero_guide(kernel):
+    """A first-convolution kernel over folded (pixel, channel) inputs, with a zero guide channel after each pixel."""
+    import numpy as np
+
+    guided = np.zeros(kernel.shape[:2] + (2 * kernel.shape[2], kernel.shape[3]), kernel.dtype)
+    guided[:, :, 0::2, :] = kernel  # space_to_depth orders inputs pixel by pixel, channels innermost
+    return guided
 
 
 def build_conv_autoencoder(channels: int, *, width: int = 32, impulse: bool = False) -> keras.Model:

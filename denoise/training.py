@@ -35,6 +35,7 @@ from denoise.models import (
     model_channels,
     remove_unfinished_saves,
     save_model,
+    transfer_weights,
 )
 from denoise.noise import GAUSSIAN, SALT_AND_PEPPER, NoiseSpec
 
@@ -49,7 +50,7 @@ class TrainConfig:
     noise: NoiseSpec
     out: Path
     data_path: Path | None = None
-    arch: str = "unet"
+    arch: str | None = None  # None: the --init-from model's architecture, else "unet"
     width: int = 32
     depth: int = 3
     channels: int | None = None
@@ -98,8 +99,8 @@ def checkpoint_path(out: Path) -> Path:
 def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = None) -> TrainResult:
     """Train (or resume) a model as configured; the best model is at config.out whenever this returns or raises."""
     _check_config(config)
-    if config.init_from is not None:
-        config = _inherit_architecture(config)
+    config = _inherit_architecture(config) if config.init_from is not None else config
+    config = dataclasses.replace(config, arch=config.arch or "unet")
     keras.utils.set_random_seed(config.seed)
     data = _load_training_data(config)
     train_images = np.stack(data.train)
@@ -169,8 +170,8 @@ def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
         raise UsageError(f"--resume found no checkpoint at {resume_from}; start without --resume.")
     # Salt-and-pepper models fill in and replace only pure black and white values (see models.FillImpulses).
     impulse = config.noise.kind == SALT_AND_PEPPER
-    start = _starting_model(config.init_from, channels) if config.init_from is not None else None
-    if start is not None and is_impulse_model(start) == impulse:
+    start = _starting_model(config, channels) if config.init_from is not None else None
+    if start is not None and is_impulse_model(start) == impulse and model_channels(start) == channels:
         model = start
     else:
         model = build_model(config.arch, channels, width=config.width, depth=config.depth, image_size=size,
@@ -195,31 +196,33 @@ def _best_so_far(checkpoint_state: dict, out: Path) -> float | None:
 
 
 def _inherit_architecture(config: TrainConfig) -> TrainConfig:
-    """A fine-tuned model keeps the architecture it starts from; its metadata says so."""
+    """A fine-tuned model keeps the size of the model it starts from, and its architecture unless --arch names one
+    (a gray unet can start a guided-unet colour model); the starting model's metadata says what it is."""
     earlier = read_metadata(config.init_from).get("train_config") or {}
-    keep = {key: earlier[key] for key in ("arch", "width", "depth") if key in earlier}
+    keep = {key: earlier[key] for key in ("width", "depth") if key in earlier}
+    if config.arch is None and "arch" in earlier:
+        keep["arch"] = earlier["arch"]
     return dataclasses.replace(config, **keep)
 
 
-def _starting_model(path: Path, channels: int):
+def _starting_model(config: TrainConfig, channels: int):
     """The model to fine-tune: its architecture and weights, checked against the data's channel count."""
-    model, _ = load_model(path)
-    if model_channels(model) != channels:
-        raise UsageError(f"{path} takes {model_channels(model)}-channel images but the data has {channels}; "
-                         "pass --channels or start from a matching model.")
+    model, _ = load_model(config.init_from)
+    grows_into_colour = config.arch == "guided-unet" and model_channels(model) == 1
+    if model_channels(model) != channels and not grows_into_colour:
+        raise UsageError(f"{config.init_from} takes {model_channels(model)}-channel images but the data has "
+                         f"{channels}; pass --channels or start from a matching model.")
     return model
 
 
 def _copy_weights(source, target, path: Path) -> None:
-    """Weights of every layer of `source` into the layer of the same name in `target` (the same architecture,
-    with the impulse layers, which have no weights, added or left out)."""
+    """Weights of `source` into `target`: the same architecture with the impulse layers added or left out, or a
+    gray unet growing into a guided-unet (models.transfer_weights)."""
     try:
-        for layer in source.layers:
-            if layer.weights:
-                target.get_layer(layer.name).set_weights(layer.get_weights())
+        transfer_weights(source, target)
     except ValueError as exc:
-        raise UsageError(f"{path} is not a {target.name} model, so training for another kind of noise cannot start "
-                         f"from it ({exc}).") from None
+        raise UsageError(f"{path} is not a {target.name} model and cannot start one: its layers do not fit "
+                         f"({exc}).") from None
 
 
 def _check_config(config: TrainConfig) -> None:

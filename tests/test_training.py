@@ -151,6 +151,20 @@ def test_fine_tuning_refuses_a_model_for_other_channels(clean_folder, tmp_path):
         train(config_for(clean_folder, tmp_path / "t.keras", channels=3, init_from=first))
 
 
+def test_a_colour_guided_unet_can_start_from_a_gray_unet(clean_folder, tmp_path):
+    gray = tmp_path / "gray.keras"
+    train(config_for(clean_folder, gray, epochs=1, steps_per_epoch=2))
+    colour = tmp_path / "colour.keras"
+    train(config_for(clean_folder, colour, arch="guided-unet", channels=3, epochs=1, steps_per_epoch=1,
+                     learning_rate=1e-9, init_from=gray))
+    start, (tuned, metadata) = load_model(gray)[0], load_model(colour)
+    assert metadata["architecture"] == "guided-unet" and metadata["channels"] == 3
+    assert metadata["train_config"]["width"] == 8  # the size comes from the starting model
+    image = np.random.default_rng(0).random((1, 32, 32, 3)).astype(np.float32)
+    per_channel = np.concatenate([start.predict(image[..., c : c + 1], verbose=0) for c in range(3)], axis=-1)
+    np.testing.assert_allclose(tuned.predict(image, verbose=0), per_channel, atol=1e-3)
+
+
 def test_random_crops_come_from_the_patches_at_changing_positions():
     # One 32x32 patch whose pixel values encode their position, so a crop tells where it was taken.
     ramp = (np.arange(32)[:, None] * 4 + np.arange(32)[None, :] // 8).astype(np.uint8)[None, :, :, None]

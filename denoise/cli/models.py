@@ -29,7 +29,10 @@ def train(
     dataset: DatasetOption = "folder",
     path: PathOption = None,
     noise: NoiseOption = "gaussian:0-50",
-    arch: Annotated[str, typer.Option(help="unet (default), conv (no skips) or dense (784-32-784, 28x28 only).")] = "unet",
+    arch: Annotated[Optional[str], typer.Option(
+        help="unet (default; with --init-from: that model's), guided-unet (colour: a gray U-Net per channel that "
+             "sees the other channels; can start from a gray unet), conv (no skips) or dense (784-32-784, 28x28 "
+             "only).")] = None,
     width: Annotated[int, typer.Option(min=4, help="Filters at the first scale (unet, conv).")] = 32,
     depth: Annotated[int, typer.Option(min=1, max=5, help="Number of downsampling scales (unet).")] = 3,
     channels: Annotated[Optional[int], typer.Option(min=1, max=3, help="1 = grayscale, 3 = colour; default: as stored.")] = None,
