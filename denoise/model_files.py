@@ -31,6 +31,7 @@ _SHOWN = (
     ("dataset", "dataset"),
     ("epochs", "epochs"),
     ("validation_psnr", "validation PSNR (dB)"),
+    ("stored_as", "weights stored as"),
     ("trained_at", "trained at"),
     ("denoise_version", "denoise version"),
 )

@@ -287,6 +287,18 @@ def with_bfloat16_compute(model: keras.Model) -> keras.Model:
     return copy
 
 
+def with_weights_in(model: keras.Model, dtype: str) -> keras.Model:
+    """A copy of the model whose layers hold their weights (and compute) in `dtype`, e.g. "float16" to store a
+    model in half the space, "float32" to run one stored that way."""
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] != "InputLayer":
+            layer["config"]["dtype"] = dtype
+    copy = model.__class__.from_config(config)
+    copy.set_weights([weights.astype(dtype) for weights in model.get_weights()])
+    return copy
+
+
 def size_multiple(model: keras.Model) -> int:
     """Height and width of inputs must be multiples of this (1 when any size works)."""
     folds = sum(isinstance(layer, SpaceToDepth) for layer in model.layers)
@@ -368,6 +380,8 @@ def load_model(path: Path, compile: bool = False) -> tuple[keras.Model, dict]:
     except Exception as exc:
         raise ModelError(f"{path} could not be loaded as a Keras model ({type(exc).__name__}: {exc}).") from exc
     _check_image_to_image(model, path)
+    if any(weights.dtype == "float16" for weights in model.weights):  # stored compactly (`denoise compact`)
+        model = with_weights_in(model, "float32")  # CPUs have no fast float16 convolutions; bfloat16 comes later
     return model, metadata
 
 

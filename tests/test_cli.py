@@ -190,3 +190,31 @@ def test_run_help_explains_threads_shards_and_memory():
     for option in ("--threads", "--shard", "--max-memory", "CPU affinity"):
         assert option in text
 
+
+
+def test_compact_stores_weights_in_half_the_space_and_denoises_the_same(tmp_path):
+    import numpy as np
+
+    from denoise.inference import Denoiser
+    from denoise.models import build_model, load_model, save_model
+
+    full, small = tmp_path / "full.keras", tmp_path / "small.keras"
+    model = build_model("unet", 1, width=16, depth=2)
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in model.get_weights()])
+    save_model(model, full, {"architecture": "unet", "channels": 1})
+    result = invoke("compact", full, "--out", small)
+    assert result.exit_code == 0, result.output
+    assert small.stat().st_size < 0.6 * full.stat().st_size
+    assert "weights stored as" in invoke("info", small).output and "float16" in invoke("info", small).output
+    loaded, metadata = load_model(small)
+    assert metadata["architecture"] == "unet" and {w.dtype for w in loaded.get_weights()} == {np.dtype("float32")}
+    image = rng.random((40, 48, 1)).astype(np.float32)
+    before = Denoiser(model, precision="float32")([image])[0]
+    after = Denoiser(loaded, precision="float32")([image])[0]
+    assert np.abs(after - before).max() < 0.1 / 255
+
+
+def test_compact_refuses_an_output_that_is_not_a_keras_file(model_file, tmp_path):
+    result = invoke("compact", model_file, "--out", tmp_path / "small.h5")
+    assert result.exit_code == 2 and "must end in .keras" in result.output

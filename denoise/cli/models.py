@@ -19,7 +19,7 @@ from denoise.cli.common import (
     app,
     fail,
 )
-from denoise.errors import DenoiseError
+from denoise.errors import DenoiseError, UsageError
 from denoise.resources import start_tensorflow
 
 
@@ -150,6 +150,29 @@ def datasets() -> None:
         typer.echo(f"{plugin.name:<16} {plugin.package:<20} {plugin.version:<10} {status}")
     if broken:
         raise typer.Exit(EXIT_FAILED_FILES)
+
+
+@app.command()
+def compact(
+    model: Annotated[Path, typer.Argument(help="The .keras model to copy.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the compact copy (.keras).")],
+) -> None:
+    """Copy a model with its weights stored as float16: half the file size, outputs within 0.1 of an 8-bit level.
+
+    denoise loads such files back into float32 (or bfloat16, see --precision) to run them. The shipped models
+    are stored this way.
+    """
+    start_tensorflow()
+    from denoise.models import load_model, save_model, with_weights_in
+
+    try:
+        if out.suffix != ".keras":
+            raise UsageError(f"The model file name must end in .keras, not {out.name!r}.")
+        keras_model, metadata = load_model(model)
+        save_model(with_weights_in(keras_model, "float16"), out, {**metadata, "stored_as": "float16"})
+    except DenoiseError as exc:
+        fail(str(exc))
+    typer.echo(f"Wrote {out} ({out.stat().st_size / 1e6:.1f} MB, from {model.stat().st_size / 1e6:.1f} MB)")
 
 
 @app.command()
