@@ -27,6 +27,7 @@ from denoise.datasets import Dataset, LoadRequest, load_dataset
 from denoise.errors import DatasetError, TrainingError, UsageError
 from denoise.evaluation import noisy_copies, psnr
 from denoise.inference import Denoiser
+from denoise.losses import LOSSES, loss_function
 from denoise.model_files import read_metadata
 from denoise.models import (
     build_model,
@@ -61,6 +62,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None
     learning_rate: float = 1e-3
     lr_schedule: str = "cosine"
+    loss: str = "mse"  # or "psnr": each patch's error in dB, so light noise weighs as much as heavy (losses.py)
     validation_fraction: float = 0.1
     seed: int = 0
     limit: int | None = None
@@ -178,7 +180,7 @@ def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
                             impulse=impulse)
         if start is not None:  # e.g. an impulse model fine-tuned from a Gaussian one
             _copy_weights(start, model, config.init_from)
-    model.compile(optimizer=_optimizer(config, steps), loss="mse", jit_compile=False)
+    model.compile(optimizer=_optimizer(config, steps), loss=loss_function(config.loss), jit_compile=False)
     return model, 0, None
 
 
@@ -226,6 +228,8 @@ def _copy_weights(source, target, path: Path) -> None:
 
 
 def _check_config(config: TrainConfig) -> None:
+    if config.loss not in LOSSES:
+        raise UsageError(f"Unknown --loss {config.loss!r}. Choose one of: {', '.join(LOSSES)}.")
     if config.lr_schedule not in LR_SCHEDULES:
         raise UsageError(f"Unknown --lr-schedule {config.lr_schedule!r}. Choose one of: {', '.join(LR_SCHEDULES)}.")
     for name in ("epochs", "batch_size", "patch_size"):

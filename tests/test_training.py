@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import zipfile
 
@@ -79,6 +80,31 @@ def test_resume_continues_the_epoch_count(clean_folder, tmp_path):
     assert [r.epoch for r in reports] == [2] and result.epochs_done == 2
     with zipfile.ZipFile(checkpoint_path(out)) as archive:
         assert json.loads(archive.read("denoise.json"))["epochs"] == 2
+
+
+def test_psnr_loss_is_each_patchs_error_in_db():
+    from denoise.losses import psnr_loss
+
+    clean = np.zeros((2, 4, 4, 1), np.float32)
+    denoised = clean + np.array([0.1, 0.01], np.float32)[:, None, None, None]  # MSE 1e-2 and 1e-4
+    np.testing.assert_allclose(np.asarray(psnr_loss(clean, denoised)), 10 * np.log10([1e-2 + 1e-6, 1e-4 + 1e-6]),
+                               rtol=1e-4)
+
+
+def test_training_with_the_psnr_loss_learns_and_resumes(clean_folder, tmp_path):
+    out = tmp_path / "model.keras"
+    config = config_for(clean_folder, out, noise=parse_noise("gaussian:50"), loss="psnr", steps_per_epoch=40)
+    first = train(dataclasses.replace(config, epochs=2))
+    reports = []
+    resumed = train(dataclasses.replace(config, epochs=3, resume=True), on_epoch=reports.append)
+    assert [r.epoch for r in reports] == [3] and reports[0].loss < 0  # the loss is in dB
+    assert resumed.best_psnr >= first.best_psnr and resumed.best_psnr > first.history[0].noisy_psnr + 1.5
+    assert load_model(out)[1]["train_config"]["loss"] == "psnr"
+
+
+def test_an_unknown_loss_is_a_usage_error(clean_folder, tmp_path):
+    with pytest.raises(UsageError, match="mse, psnr"):
+        train(config_for(clean_folder, tmp_path / "m.keras", loss="l1"))
 
 
 def test_resume_without_a_checkpoint_is_a_usage_error(clean_folder, tmp_path):
