@@ -140,7 +140,10 @@ def _inference_seconds(denoiser, images: list[np.ndarray], repeats: int) -> list
 
 
 def flops_per_pixel(model) -> float:
-    """2 x the multiply-adds of every Conv2D / Conv2DTranspose per input pixel, from the layers' shapes."""
+    """2 x the multiply-adds of every Conv2D / Conv2DTranspose per input pixel, from the layers' shapes.
+
+    The probe is one image; a guided-unet turns it into a batch of three planes, which the batch sizes count.
+    """
     import keras
 
     convs = [layer for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose))]
@@ -152,9 +155,9 @@ def flops_per_pixel(model) -> float:
     for layer, shape_in, shape_out in zip(convs, inputs, outputs):
         kh, kw = layer.kernel_size
         if isinstance(layer, keras.layers.Conv2DTranspose):  # every input position scatters a kh x kw x out block
-            total += shape_in[1] * shape_in[2] * kh * kw * shape_in[3] * shape_out[3]
+            total += shape_in[0] * shape_in[1] * shape_in[2] * kh * kw * shape_in[3] * shape_out[3]
         else:
-            total += shape_out[1] * shape_out[2] * kh * kw * shape_in[3] * shape_out[3]
+            total += shape_out[0] * shape_out[1] * shape_out[2] * kh * kw * shape_in[3] * shape_out[3]
     return 2 * total / (size * size)
 
 

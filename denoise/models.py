@@ -309,6 +309,11 @@ def size_multiple(model: keras.Model) -> int:
     return 2 ** (folds + strided)
 
 
+def planes_per_pixel(model: keras.Model) -> int:
+    """How many image planes the network runs per input pixel: 3 for a guided-unet (one per channel), else 1."""
+    return 3 if any(isinstance(layer, ChannelsToBatch) for layer in model.layers) else 1
+
+
 def fixed_size(model: keras.Model) -> tuple[int, int] | None:
     """(height, width) for models that only take one image size (the dense baseline), else None."""
     height, width = model.input_shape[1:3]
