@@ -170,7 +170,7 @@ def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
         return model, int(state["epochs"]), _best_so_far(state, config.out)
     if config.resume:
         raise UsageError(f"--resume found no checkpoint at {resume_from}; start without --resume.")
-    # Salt-and-pepper models fill in and replace only pure black and white values (see models.FillImpulses).
+    # Salt-and-pepper models fill in and replace only pure black and white values (see layers.FillImpulses).
     impulse = config.noise.kind == SALT_AND_PEPPER
     start = _starting_model(config, channels) if config.init_from is not None else None
     if start is not None and is_impulse_model(start) == impulse and model_channels(start) == channels:

@@ -6,8 +6,8 @@ import pytest
 
 from denoise.errors import ModelError
 from denoise.model_files import describe_model_file, read_metadata
+from denoise.layers import FillImpulses
 from denoise.models import (
-    FillImpulses,
     build_model,
     fixed_size,
     load_model,

@@ -1,0 +1,115 @@
+"""The custom Keras layers of denoise's models, registered so `.keras` files load with safe_mode=True.
+
+They are saved by their registered names ("denoise>SpaceToDepth"...), so renaming one would break saved models.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from denoise.detection import EXTREME_HIGH, EXTREME_LOW
+
+
+@keras.saving.register_keras_serializable(package="denoise")
+class SpaceToDepth(layers.Layer):
+    """Folds each block x block patch of pixels into channels, so convolutions run at lower resolution (cheap)."""
+
+    def __init__(self, block: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.block = block
+
+    def call(self, inputs):
+        import tensorflow as tf  # the fused op; denoise runs Keras on the TensorFlow backend only
+
+        return tf.nn.space_to_depth(inputs, self.block)
+
+    def get_config(self):
+        return {**super().get_config(), "block": self.block}
+
+
+@keras.saving.register_keras_serializable(package="denoise")
+class DepthToSpace(layers.Layer):
+    """The inverse of SpaceToDepth: unfolds channels back into block x block pixels."""
+
+    def __init__(self, block: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.block = block
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        return tf.nn.depth_to_space(inputs, self.block)
+
+    def get_config(self):
+        return {**super().get_config(), "block": self.block}
+
+
+@keras.saving.register_keras_serializable(package="denoise")
+class ChannelsToBatch(layers.Layer):
+    """Turns each colour channel into its own 2-channel image: the channel, and the mean of the other two.
+
+    (B, H, W, 3) becomes (3B, H, W, 2), so one gray network cleans every channel while seeing what the other
+    channels say about it. The guide is symmetric in the other two channels, so red, green and blue all go through
+    the same weights; with independent noise per channel it is sqrt(2) less noisy than the channel itself.
+    """
+
+    def call(self, image):
+        import tensorflow as tf
+
+        planes = tf.transpose(image, [3, 0, 1, 2])  # (3, B, H, W)
+        guides = (tf.reduce_sum(planes, axis=0, keepdims=True) - planes) / 2
+        pairs = tf.stack([planes, guides], axis=-1)  # (3, B, H, W, 2)
+        shape = tf.shape(pairs)
+        return tf.reshape(pairs, tf.stack([-1, shape[2], shape[3], 2]))
+
+
+@keras.saving.register_keras_serializable(package="denoise")
+class BatchToChannels(layers.Layer):
+    """The inverse of ChannelsToBatch for the network's 1-channel outputs: (3B, H, W, 1) back to (B, H, W, 3)."""
+
+    def call(self, planes):
+        import tensorflow as tf
+
+        shape = tf.shape(planes)
+        stacked = tf.reshape(planes, tf.stack([3, -1, shape[1], shape[2]]))  # (3, B, H, W)
+        return tf.transpose(stacked, [1, 2, 3, 0])
+
+
+def _extreme(values):
+    """Salt-and-pepper noise only ever sets values to 8-bit 0 or 255: any other value is known to be clean."""
+    return keras.ops.logical_or(values <= EXTREME_LOW, values >= EXTREME_HIGH)
+
+
+@keras.saving.register_keras_serializable(package="denoise")
+class FillImpulses(layers.Layer):
+    """Replaces pure black and white values by the mean of the other values around them (5x5, else 9x9).
+
+    The network of an impulse model then refines a rough, hole-free image instead of inpainting from scratch: at
+    50% density that is the difference between a network that beats the adaptive median filter and one that does
+    not (docs/model-search.md). Where a 9x9 window holds nothing but black and white (a clipped sky, a black
+    background), the majority of the window wins, so salt on black is removed and black stays black.
+    """
+
+    def call(self, noisy):
+        extreme = _extreme(noisy)
+        known = keras.ops.cast(keras.ops.logical_not(extreme), noisy.dtype)
+        filled = keras.ops.round(keras.ops.average_pool(noisy, 9, strides=1, padding="same"))
+        for size in (9, 5):  # the 5x5 mean where it has known values, else the 9x9 one, else the majority
+            total = keras.ops.average_pool(noisy * known, size, strides=1, padding="same")
+            count = keras.ops.average_pool(known, size, strides=1, padding="same")
+            filled = keras.ops.where(count > 0, total / keras.ops.maximum(count, 1e-6), filled)
+        return keras.ops.where(extreme, filled, noisy)
+
+
+@keras.saving.register_keras_serializable(package="denoise")
+class KeepUncorrupted(layers.Layer):
+    """Keeps every input value that is not pure black or white; the network's estimate replaces only those.
+
+    This is the "switching" idea of switching median filters: clean pixels come out bit for bit, and training
+    spends its effort on the corrupted ones only.
+    """
+
+    def call(self, inputs):
+        noisy, estimate = inputs
+        return keras.ops.where(_extreme(noisy), estimate, noisy)
