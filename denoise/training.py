@@ -68,6 +68,7 @@ class TrainConfig:
     limit: int | None = None
     resume: bool = False
     init_from: Path | None = None  # start from this model's weights (fine-tuning) with a fresh optimizer
+    freeze_core: bool = False  # train only the U-Net's first and last convolutions (the "edge" layers)
     distribute: bool = False  # mirror the model over every GPU (or every logical device) of this machine
 
 
@@ -180,8 +181,22 @@ def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
                             impulse=impulse)
         if start is not None:  # e.g. an impulse model fine-tuned from a Gaussian one
             _copy_weights(start, model, config.init_from)
+    _set_trainable(model, config.freeze_core)
     model.compile(optimizer=_optimizer(config, steps), loss=loss_function(config.loss), jit_compile=False)
     return model, 0, None
+
+
+# The convolutions that read the (folded) input and write the noise; everything between them is the "core".
+EDGE_LAYERS = ("down0_conv1", "noise_folded")
+
+
+def _set_trainable(model, freeze_core: bool) -> None:
+    """Every layer trainable, or with freeze_core only EDGE_LAYERS: a guided-unet grown from a gray model then learns
+    to use the other channels without unlearning, on other images, what the gray model's training taught it."""
+    if freeze_core and not all(name in {layer.name for layer in model.layers} for name in EDGE_LAYERS):
+        raise UsageError("--freeze-core needs a unet or guided-unet model.")
+    for layer in model.layers:
+        layer.trainable = not freeze_core or layer.name in EDGE_LAYERS
 
 
 def _best_so_far(checkpoint_state: dict, out: Path) -> float | None:
@@ -204,6 +219,9 @@ def _inherit_architecture(config: TrainConfig) -> TrainConfig:
     keep = {key: earlier[key] for key in ("width", "depth") if key in earlier}
     if config.arch is None and "arch" in earlier:
         keep["arch"] = earlier["arch"]
+    elif config.arch not in (None, earlier.get("arch"), "guided-unet" if earlier.get("arch") == "unet" else None):
+        raise UsageError(f"--arch {config.arch} cannot start from {config.init_from}, a {earlier.get('arch')} model; "
+                         "leave out --arch to keep its architecture.")
     return dataclasses.replace(config, **keep)
 
 

@@ -170,6 +170,13 @@ def test_fine_tuning_starts_from_the_given_model(clean_folder, tmp_path):
         np.testing.assert_allclose(before, after, atol=1e-4)  # a near-zero learning rate keeps its weights
 
 
+def test_fine_tuning_refuses_another_architecture_than_the_starting_models(clean_folder, tmp_path):
+    first = tmp_path / "first.keras"
+    train(config_for(clean_folder, first, arch="conv", epochs=1, steps_per_epoch=1))
+    with pytest.raises(UsageError, match="--arch unet cannot start from"):
+        train(config_for(clean_folder, tmp_path / "t.keras", arch="unet", init_from=first))
+
+
 def test_fine_tuning_refuses_a_model_for_other_channels(clean_folder, tmp_path):
     first = tmp_path / "first.keras"
     train(config_for(clean_folder, first, epochs=1, steps_per_epoch=1))
@@ -189,6 +196,28 @@ def test_a_colour_guided_unet_can_start_from_a_gray_unet(clean_folder, tmp_path)
     image = np.random.default_rng(0).random((1, 32, 32, 3)).astype(np.float32)
     per_channel = np.concatenate([start.predict(image[..., c : c + 1], verbose=0) for c in range(3)], axis=-1)
     np.testing.assert_allclose(tuned.predict(image, verbose=0), per_channel, atol=1e-3)
+
+
+def test_freeze_core_trains_only_the_first_and_last_convolutions(clean_folder, tmp_path):
+    gray = tmp_path / "gray.keras"
+    train(config_for(clean_folder, gray, epochs=1, steps_per_epoch=2))
+    colour = tmp_path / "colour.keras"
+    train(config_for(clean_folder, colour, arch="guided-unet", channels=3, epochs=1, steps_per_epoch=3,
+                     init_from=gray, freeze_core=True))
+    start, tuned = load_model(gray)[0], load_model(colour)[0]
+    for layer in start.layers:
+        for before, after in zip(layer.get_weights(), tuned.get_layer(layer.name).get_weights()):
+            if layer.name in ("down0_conv1", "noise_folded"):
+                assert before.shape != after.shape or not np.array_equal(before, after)
+            else:
+                np.testing.assert_array_equal(after, before)
+    # fine-tuning the result without --freeze-core trains every layer again
+    again = tmp_path / "again.keras"
+    train(config_for(clean_folder, again, arch=None, channels=3, epochs=1, steps_per_epoch=2, init_from=colour))
+    retuned, metadata = load_model(again)
+    assert metadata["architecture"] == "guided-unet"
+    assert not np.array_equal(retuned.get_layer("bottom_conv1").get_weights()[0],
+                              tuned.get_layer("bottom_conv1").get_weights()[0])
 
 
 def test_random_crops_come_from_the_patches_at_changing_positions():

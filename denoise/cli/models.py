@@ -53,6 +53,9 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint beside --out.")] = False,
     init_from: Annotated[Optional[Path], typer.Option(help="Fine-tune: start from this model's architecture and "
                                                           "weights with a fresh optimizer (e.g. a shipped model).")] = None,
+    freeze_core: Annotated[bool, typer.Option(help="Train only the first and last convolutions of a U-Net, e.g. a "
+                                                    "guided-unet grown from a gray model with --init-from: it "
+                                                    "learns to use the other channels and keeps the rest.")] = False,
     threads: ThreadsOption = None,
     distribute: Annotated[bool, typer.Option(help="Train on every GPU of this machine at once (TensorFlow's "
                                                   "MirroredStrategy; --batch-size is split between them).")] = False,
@@ -68,6 +71,7 @@ def train(
         crop_size=crop_size,
         steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_schedule=lr_schedule, loss=loss,
         validation_fraction=validation_fraction, seed=seed, limit=limit, resume=resume, init_from=init_from,
+        freeze_core=freeze_core,
         distribute=distribute,
     )
     try:
