@@ -62,6 +62,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None
     learning_rate: float = 1e-3
     lr_schedule: str = "cosine"
+    clean_fraction: float = 0.0  # this share of patches gets no noise: the model learns to leave clean images be
     loss: str = "mse"  # or "psnr": each patch's error in dB, so light noise weighs as much as heavy (losses.py)
     validation_fraction: float = 0.1
     seed: int = 0
@@ -120,7 +121,7 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
     remove_unfinished_saves(config.out)  # a killed run's half-written saves (the checkpoint's temps match too)
     validation = _validation_set(data.validation, config)
     pipeline = make_pipeline(train_images, config.noise, config.batch_size, config.seed, start_epoch * steps,
-                             crop_size=config.crop_size)
+                             crop_size=config.crop_size, clean_fraction=config.clean_fraction)
     saver = _EpochEnd(config, validation, data.notes, channels, best, on_epoch)
     result = TrainResult(config.out, start_epoch, best, dataset_notes=data.notes)
     try:
@@ -250,6 +251,8 @@ def _check_config(config: TrainConfig) -> None:
         raise UsageError(f"Unknown --loss {config.loss!r}. Choose one of: {', '.join(LOSSES)}.")
     if config.lr_schedule not in LR_SCHEDULES:
         raise UsageError(f"Unknown --lr-schedule {config.lr_schedule!r}. Choose one of: {', '.join(LR_SCHEDULES)}.")
+    if not 0 <= config.clean_fraction < 1:
+        raise UsageError(f"--clean-fraction must lie in 0..1 (below 1), not {config.clean_fraction}.")
     for name in ("epochs", "batch_size", "patch_size"):
         if getattr(config, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1.")
@@ -282,12 +285,13 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int):
 
 
 def make_pipeline(images: np.ndarray, noise: NoiseSpec, batch_size: int, seed: int, first_step: int = 0,
-                  crop_size: int | None = None):
+                  crop_size: int | None = None, clean_fraction: float = 0.0):
     """An endless tf.data stream of (noisy, clean) float batches: shuffled, flipped, with new noise every step.
 
     The noise of step k depends only on (seed, k), so runs are reproducible and a resumed run continues the
     sequence instead of repeating it. With crop_size, every patch is cropped at a new random position each time it
     is drawn: from a few hundred images the network then sees far more distinct patches than a fixed grid gives.
+    clean_fraction of the patches (drawn at random) get no noise at all.
     """
     clean = tf.data.Dataset.from_tensor_slices(images)
     clean = clean.shuffle(min(len(images), 20_000), seed=seed, reshuffle_each_iteration=True).repeat()
@@ -301,13 +305,13 @@ def make_pipeline(images: np.ndarray, noise: NoiseSpec, batch_size: int, seed: i
     clean = clean.batch(batch_size, drop_remainder=True)
     steps = tf.data.Dataset.counter(start=first_step)
     pairs = tf.data.Dataset.zip((clean, steps)).map(
-        lambda batch, step: _noisy_pair(batch, tf.stack([tf.cast(seed, tf.int64), step]), noise),
+        lambda batch, step: _noisy_pair(batch, tf.stack([tf.cast(seed, tf.int64), step]), noise, clean_fraction),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     return pairs.prefetch(tf.data.AUTOTUNE)
 
 
-def _noisy_pair(batch, seed, noise: NoiseSpec):
+def _noisy_pair(batch, seed, noise: NoiseSpec, clean_fraction: float = 0.0):
     seeds = tf.random.experimental.stateless_split(seed, 5)
     clean = tf.cast(batch, tf.float32) / 255.0
     clean = tf.image.stateless_random_flip_left_right(clean, seeds[0])
@@ -316,6 +320,10 @@ def _noisy_pair(batch, seed, noise: NoiseSpec):
         transpose = tf.random.stateless_uniform([], seeds[2]) < 0.5
         clean = tf.cond(transpose, lambda: tf.transpose(clean, [0, 2, 1, 3]), lambda: clean)
     noisy = add_noise_tf(clean, noise, seeds[3], seeds[4])
+    if clean_fraction > 0:  # its own seed, folded from one already drawn, so the other draws stay as they were
+        draws = tf.random.stateless_uniform([tf.shape(clean)[0], 1, 1, 1], tf.random.experimental.stateless_fold_in(
+            seeds[2], 1))
+        noisy = tf.where(draws < clean_fraction, tf.round(clean * 255.0) / 255.0, noisy)
     return noisy, clean
 
 

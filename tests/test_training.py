@@ -38,6 +38,16 @@ def test_pipeline_noise_has_the_requested_level_and_is_8bit(patches):
     assert np.array_equal(noisy, np.round(noisy * 255) / 255)
 
 
+def test_pipeline_leaves_the_clean_fraction_of_patches_without_noise():
+    patches = np.stack([smooth_image(16, 16, 1, seed=s) for s in range(64)])
+    noise = parse_noise("gaussian:20")
+    noisy, clean = first_batch(make_pipeline(patches, noise, 64, seed=0, clean_fraction=0.5))
+    untouched = [np.array_equal(n, c) for n, c in zip(noisy, clean)]
+    assert 16 <= sum(untouched) <= 48  # about half, drawn at random
+    noisy, clean = first_batch(make_pipeline(patches, noise, 64, seed=0))
+    assert not any(np.array_equal(n, c) for n, c in zip(noisy, clean))
+
+
 def test_pipeline_salt_and_pepper_hits_the_requested_fraction(patches):
     noisy, clean = first_batch(make_pipeline(patches, parse_noise("salt-and-pepper:0.25"), 8, seed=0))
     hit = np.isin(noisy, (0.0, 1.0)) & (noisy != clean)

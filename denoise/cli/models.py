@@ -45,6 +45,8 @@ def train(
     steps_per_epoch: Annotated[Optional[int], typer.Option(min=1, help="Default: one pass over the patches.")] = None,
     learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
     lr_schedule: Annotated[str, typer.Option(help="cosine (decays to 2% by the last epoch) or constant.")] = "cosine",
+    clean_fraction: Annotated[float, typer.Option(min=0.0, max=0.99, help="Share of patches left without noise, "
+                                                  "so a blind model learns to leave clean images as they are.")] = 0.0,
     loss: Annotated[str, typer.Option(help="mse, or psnr: each patch's error in dB, so light noise and clean "
                                            "images weigh as much as heavy noise in blind training.")] = "mse",
     validation_fraction: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.1,
@@ -70,6 +72,7 @@ def train(
         channels=channels, epochs=epochs, batch_size=batch_size, patch_size=patch_size,
         crop_size=crop_size,
         steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_schedule=lr_schedule, loss=loss,
+        clean_fraction=clean_fraction,
         validation_fraction=validation_fraction, seed=seed, limit=limit, resume=resume, init_from=init_from,
         freeze_core=freeze_core,
         distribute=distribute,
