@@ -218,10 +218,11 @@ def _inherit_architecture(config: TrainConfig) -> TrainConfig:
     (a gray unet can start a guided-unet colour model); the starting model's metadata says what it is."""
     earlier = read_metadata(config.init_from).get("train_config") or {}
     keep = {key: earlier[key] for key in ("width", "depth") if key in earlier}
-    if config.arch is None and "arch" in earlier:
-        keep["arch"] = earlier["arch"]
-    elif config.arch not in (None, earlier.get("arch"), "guided-unet" if earlier.get("arch") == "unet" else None):
-        raise UsageError(f"--arch {config.arch} cannot start from {config.init_from}, a {earlier.get('arch')} model; "
+    start_arch = earlier.get("arch")
+    if config.arch is None:
+        keep["arch"] = start_arch
+    elif start_arch and config.arch != start_arch and (start_arch, config.arch) != ("unet", "guided-unet"):
+        raise UsageError(f"--arch {config.arch} cannot start from {config.init_from}, a {start_arch} model; "
                          "leave out --arch to keep its architecture.")
     return dataclasses.replace(config, **keep)
 
