@@ -1,7 +1,7 @@
 """Noise specs ("gaussian:25", "gaussian:0-50", "salt-and-pepper:0.1") and seeded NumPy noise generators.
 
 Images here are float32 arrays in [0, 1]. Gaussian sigma is given on the 0-255 scale, as in the literature. The
-training pipeline draws the same kinds of noise with TensorFlow ops (see training.py); this module stays free of
+training pipeline draws the same kinds of noise with TensorFlow ops (noisy_batches.py); this module stays free of
 TensorFlow so the CLI can parse specs without importing it.
 """
 

@@ -76,7 +76,7 @@ def test_zero_noise_is_the_identity(image, kind, seed):
 def test_zero_noise_in_the_training_pipeline_is_the_identity_on_8_bit_images(pixels, kind, seeds):
     import tensorflow as tf
 
-    from denoise.training import add_noise_tf
+    from denoise.noisy_batches import add_noise_tf
 
     clean = pixels.astype(np.float32) / np.float32(255)  # as training reads files; add_noise_tf rounds to 8 bits
     noisy = add_noise_tf(tf.constant(clean), NoiseSpec(kind, 0.0, 0.0), tf.constant(seeds[:2]), tf.constant(seeds[2:]))

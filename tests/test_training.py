@@ -9,7 +9,8 @@ from factories import smooth_image, write_image_folder
 from denoise.errors import TrainingError, UsageError
 from denoise.models import is_impulse_model, load_model, save_model
 from denoise.noise import parse_noise
-from denoise.training import TrainConfig, checkpoint_path, make_pipeline, train
+from denoise.noisy_batches import make_pipeline
+from denoise.training import TrainConfig, checkpoint_path, train
 
 
 def first_batch(pipeline):

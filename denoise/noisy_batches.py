@@ -1,0 +1,67 @@
+"""The training data stream: endless tf.data batches of (noisy, clean) patches, with noise drawn on the fly.
+
+Seeded by (seed, step), so a run repeats exactly and a resumed run continues the sequence rather than replaying it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from denoise.noise import GAUSSIAN, NoiseSpec
+
+
+def make_pipeline(images: np.ndarray, noise: NoiseSpec, batch_size: int, seed: int, first_step: int = 0,
+                  crop_size: int | None = None, clean_fraction: float = 0.0):
+    """An endless tf.data stream of (noisy, clean) float batches: shuffled, flipped, with new noise every step.
+
+    The noise of step k depends only on (seed, k), so runs are reproducible and a resumed run continues the
+    sequence instead of repeating it. With crop_size, every patch is cropped at a new random position each time it
+    is drawn: from a few hundred images the network then sees far more distinct patches than a fixed grid gives.
+    clean_fraction of the patches (drawn at random) get no noise at all.
+    """
+    clean = tf.data.Dataset.from_tensor_slices(images)
+    clean = clean.shuffle(min(len(images), 20_000), seed=seed, reshuffle_each_iteration=True).repeat()
+    if crop_size is not None and crop_size < max(images.shape[1:3]):
+        def random_crop(patch, draw):  # draw k's seed (seed, -1 - k) never equals a step's noise seed (seed, k)
+            seeds = tf.stack([tf.cast(seed, tf.int64), -1 - draw])
+            return tf.image.stateless_random_crop(patch, [crop_size, crop_size, images.shape[-1]], seeds)
+
+        draws = tf.data.Dataset.counter(start=first_step * batch_size)
+        clean = tf.data.Dataset.zip((clean, draws)).map(random_crop, num_parallel_calls=tf.data.AUTOTUNE)
+    clean = clean.batch(batch_size, drop_remainder=True)
+    steps = tf.data.Dataset.counter(start=first_step)
+    pairs = tf.data.Dataset.zip((clean, steps)).map(
+        lambda batch, step: _noisy_pair(batch, tf.stack([tf.cast(seed, tf.int64), step]), noise, clean_fraction),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return pairs.prefetch(tf.data.AUTOTUNE)
+
+
+def _noisy_pair(batch, seed, noise: NoiseSpec, clean_fraction: float = 0.0):
+    seeds = tf.random.experimental.stateless_split(seed, 5)
+    clean = tf.cast(batch, tf.float32) / 255.0
+    clean = tf.image.stateless_random_flip_left_right(clean, seeds[0])
+    clean = tf.image.stateless_random_flip_up_down(clean, seeds[1])
+    if clean.shape[1] == clean.shape[2]:  # square patches: also transpose, for all 8 orientations
+        transpose = tf.random.stateless_uniform([], seeds[2]) < 0.5
+        clean = tf.cond(transpose, lambda: tf.transpose(clean, [0, 2, 1, 3]), lambda: clean)
+    noisy = add_noise_tf(clean, noise, seeds[3], seeds[4])
+    if clean_fraction > 0:  # its own seed, folded from one already drawn, so the other draws stay as they were
+        draws = tf.random.stateless_uniform([tf.shape(clean)[0], 1, 1, 1], tf.random.experimental.stateless_fold_in(
+            seeds[2], 1))
+        noisy = tf.where(draws < clean_fraction, tf.round(clean * 255.0) / 255.0, noisy)
+    return noisy, clean
+
+
+def add_noise_tf(clean, noise: NoiseSpec, level_seed, pixel_seed):
+    """The TensorFlow twin of denoise.noise.add_noise, then rounded to 8 bits as a noisy file on disk would be."""
+    shape = tf.shape(clean)
+    level = tf.random.stateless_uniform([shape[0], 1, 1, 1], level_seed, noise.low, noise.high + 1e-9)
+    if noise.kind == GAUSSIAN:
+        noisy = clean + tf.random.stateless_normal(shape, pixel_seed) * (level / 255.0)
+    else:
+        draws = tf.random.stateless_uniform(tf.concat([shape[:3], [2]], 0), pixel_seed)
+        hit, salt = draws[..., :1] < level, tf.cast(draws[..., 1:] < 0.5, tf.float32)
+        noisy = tf.where(hit, salt, clean)
+    return tf.round(tf.clip_by_value(noisy, 0.0, 1.0) * 255.0) / 255.0
