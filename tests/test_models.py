@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from denoise.errors import ModelError
-from denoise.model_files import describe_model_file, read_metadata
 from denoise.layers import FillImpulses
+from denoise.model_files import describe_model_file, read_metadata
 from denoise.models import (
     build_model,
     fixed_size,
