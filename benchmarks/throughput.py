@@ -11,7 +11,8 @@ same options), once to warm up (graph tracing) and then --repeats times, with th
 - overhead: 1 - (pixels / inference rate) / wall, the share of wall time not explained by the model alone;
 - model GFLOP/s: FLOPs per pixel x inference rate. FLOPs are counted from layer shapes: 2 x multiply-adds of
   every Conv2D and Conv2DTranspose (biases, ReLUs, adds and the 2x2 folds are left out, a few percent), times 3
-  for a grayscale model, which runs once per colour channel of these RGB photos;
+  for a grayscale model, which runs once per colour channel of these RGB photos (a guided-unet runs its three
+  planes as one batch, which the count sees);
 - matmul GFLOP/s: a float32 4096x4096 tf.matmul in the same process setup, the machine's practical ceiling;
 - first output: seconds from launching the child (Python, TensorFlow, model load, tracing) to its first file.
 
