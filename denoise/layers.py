@@ -11,38 +11,38 @@ from keras import layers
 from denoise.detection import EXTREME_HIGH, EXTREME_LOW
 
 
-@keras.saving.register_keras_serializable(package="denoise")
-class SpaceToDepth(layers.Layer):
-    """Folds each block x block patch of pixels into channels, so convolutions run at lower resolution (cheap)."""
+class _BlockLayer(layers.Layer):
+    """Base of the fold and unfold layers: their one setting, the side of the pixel blocks, saved in their config.
+
+    Not registered itself: files name the two subclasses, as they always have.
+    """
 
     def __init__(self, block: int = 2, **kwargs):
         super().__init__(**kwargs)
         self.block = block
+
+    def get_config(self):
+        return {**super().get_config(), "block": self.block}
+
+
+@keras.saving.register_keras_serializable(package="denoise")
+class SpaceToDepth(_BlockLayer):
+    """Folds each block x block patch of pixels into channels, so convolutions run at lower resolution (cheap)."""
 
     def call(self, inputs):
         import tensorflow as tf  # the fused op; denoise runs Keras on the TensorFlow backend only
 
         return tf.nn.space_to_depth(inputs, self.block)
 
-    def get_config(self):
-        return {**super().get_config(), "block": self.block}
-
 
 @keras.saving.register_keras_serializable(package="denoise")
-class DepthToSpace(layers.Layer):
+class DepthToSpace(_BlockLayer):
     """The inverse of SpaceToDepth: unfolds channels back into block x block pixels."""
-
-    def __init__(self, block: int = 2, **kwargs):
-        super().__init__(**kwargs)
-        self.block = block
 
     def call(self, inputs):
         import tensorflow as tf
 
         return tf.nn.depth_to_space(inputs, self.block)
-
-    def get_config(self):
-        return {**super().get_config(), "block": self.block}
 
 
 @keras.saving.register_keras_serializable(package="denoise")
