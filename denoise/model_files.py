@@ -10,7 +10,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from denoise.errors import ModelError
+from denoise.errors import ModelError, UsageError
 from denoise.noise import GAUSSIAN, SALT_AND_PEPPER
 
 METADATA_NAME = "denoise.json"
@@ -56,6 +56,12 @@ def read_metadata(path: Path) -> dict:
             "It may be truncated or come from another program; train or download it again."
         ) from exc
 
+
+
+def check_model_file_name(path: Path) -> None:
+    """UsageError unless `path` ends in .keras, the only name Keras saves a model under; checked before any work."""
+    if Path(path).suffix != ".keras":
+        raise UsageError(f"The model file name must end in .keras, not {Path(path).name!r}.")
 
 
 def describe_model_file(path: Path) -> list[str]:

@@ -28,7 +28,7 @@ from denoise.errors import DatasetError, TrainingError, UsageError
 from denoise.evaluation import noisy_copies, psnr
 from denoise.inference import Denoiser
 from denoise.losses import LOSSES, loss_function
-from denoise.model_files import read_metadata
+from denoise.model_files import check_model_file_name, read_metadata
 from denoise.models import (
     build_model,
     is_impulse_model,
@@ -260,8 +260,7 @@ def _check_config(config: TrainConfig) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1.")
     if config.crop_size is not None and not 1 <= config.crop_size <= config.patch_size:
         raise UsageError(f"--crop-size ({config.crop_size}) must lie between 1 and --patch-size ({config.patch_size}).")
-    if config.out.suffix != ".keras":
-        raise UsageError(f"The model file name must end in .keras, not {config.out.name!r}.")
+    check_model_file_name(config.out)
 
 
 def _load_training_data(config: TrainConfig) -> Dataset:

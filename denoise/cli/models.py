@@ -19,7 +19,7 @@ from denoise.cli.common import (
     app,
     fail,
 )
-from denoise.errors import DenoiseError, UsageError
+from denoise.errors import DenoiseError
 from denoise.resources import start_tensorflow
 
 
@@ -172,11 +172,11 @@ def compact(
     are stored this way.
     """
     start_tensorflow()
+    from denoise.model_files import check_model_file_name
     from denoise.models import load_model, save_model, with_weights_in
 
     try:
-        if out.suffix != ".keras":
-            raise UsageError(f"The model file name must end in .keras, not {out.name!r}.")
+        check_model_file_name(out)
         keras_model, metadata = load_model(model)
         save_model(with_weights_in(keras_model, "float16"), out, {**metadata, "stored_as": "float16"})
     except DenoiseError as exc:
