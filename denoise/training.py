@@ -31,6 +31,7 @@ from denoise.losses import LOSSES, loss_function
 from denoise.model_files import check_model_file_name, read_metadata
 from denoise.models import (
     build_model,
+    fine_block_count,
     is_impulse_model,
     load_model,
     model_channels,
@@ -55,6 +56,7 @@ class TrainConfig:
     arch: str | None = None  # None: the --init-from model's architecture, else "unet"
     width: int = 32
     depth: int = 3
+    fine_blocks: int | None = None  # residual blocks at a U-Net's finest scale; None: the --init-from model's, else 0
     channels: int | None = None
     epochs: int = 20
     batch_size: int = 32
@@ -105,7 +107,7 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
     """Train (or resume) a model as configured; the best model is at config.out whenever this returns or raises."""
     _check_config(config)
     config = _inherit_architecture(config) if config.init_from is not None else config
-    config = dataclasses.replace(config, arch=config.arch or "unet")
+    config = dataclasses.replace(config, arch=config.arch or "unet", fine_blocks=config.fine_blocks or 0)
     keras.utils.set_random_seed(config.seed)
     data = _load_training_data(config)
     train_images = np.stack(data.train)
@@ -176,12 +178,13 @@ def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
     # Salt-and-pepper models fill in and replace only pure black and white values (see layers.FillImpulses).
     impulse = config.noise.kind == SALT_AND_PEPPER
     start = _starting_model(config, channels) if config.init_from is not None else None
-    if start is not None and is_impulse_model(start) == impulse and model_channels(start) == channels:
+    if start is not None and is_impulse_model(start) == impulse and model_channels(start) == channels \
+            and fine_block_count(start) == config.fine_blocks:
         model = start
     else:
-        model = build_model(config.arch, channels, width=config.width, depth=config.depth, image_size=size,
-                            impulse=impulse)
-        if start is not None:  # e.g. an impulse model fine-tuned from a Gaussian one
+        model = build_model(config.arch, channels, width=config.width, depth=config.depth,
+                            fine_blocks=config.fine_blocks, image_size=size, impulse=impulse)
+        if start is not None:  # e.g. an impulse model fine-tuned from a Gaussian one, or grown by fine blocks
             _copy_weights(start, model, config.init_from)
     _set_trainable(model, config.freeze_core)
     model.compile(optimizer=_optimizer(config, steps), loss=loss_function(config.loss), jit_compile=False)
@@ -219,6 +222,11 @@ def _inherit_architecture(config: TrainConfig) -> TrainConfig:
     (a gray unet can start a guided-unet colour model); the starting model's metadata says what it is."""
     earlier = read_metadata(config.init_from).get("train_config") or {}
     keep = {key: earlier[key] for key in ("width", "depth") if key in earlier}
+    if config.fine_blocks is None:
+        keep["fine_blocks"] = earlier.get("fine_blocks") or 0
+    elif config.fine_blocks < (earlier.get("fine_blocks") or 0):
+        raise UsageError(f"--fine-blocks {config.fine_blocks} cannot start from {config.init_from}, which has "
+                         f"{earlier['fine_blocks']}: a model can gain fine blocks but not lose them.")
     start_arch = earlier.get("arch")
     if config.arch is None:
         keep["arch"] = start_arch

@@ -9,6 +9,7 @@ from denoise.layers import FillImpulses
 from denoise.model_files import describe_model_file, read_metadata
 from denoise.models import (
     build_model,
+    fine_block_count,
     fixed_size,
     load_model,
     save_model,
@@ -87,6 +88,20 @@ def test_a_guided_unet_sees_the_other_channels_and_treats_red_green_and_blue_ali
     # one set of weights for every channel: permuting the input's channels permutes the output's
     order = [2, 0, 1]
     np.testing.assert_allclose(guided.predict(image[..., order], verbose=0), output[..., order], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("arch, channels", [("unet", 1), ("guided-unet", 3)])
+def test_a_unet_grown_by_fine_blocks_first_computes_what_it_did(arch, channels):
+    small = _randomized(build_model(arch, channels, width=4, depth=2))
+    grown = build_model(arch, channels, width=4, depth=2, fine_blocks=2)
+    assert (fine_block_count(small), fine_block_count(grown)) == (0, 2)
+    assert grown.count_params() == small.count_params() + 2 * 2 * (9 * 4 * 4 + 4)  # two 3x3 convs of 4 per block
+    transfer_weights(small, grown)
+    image = np.random.default_rng(4).random((2, 16, 24, channels)).astype(np.float32)
+    np.testing.assert_allclose(grown.predict(image, verbose=0), small.predict(image, verbose=0), rtol=1e-5, atol=1e-5)
+    # ...and the blocks do change the output once their weights are trained (here: set at random)
+    _randomized(grown, seed=5)
+    assert np.abs(grown.predict(image, verbose=0) - small.predict(image, verbose=0)).max() > 1e-3
 
 
 def test_saving_is_atomic_and_leaves_no_temporary_files(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from factories import smooth_image, write_image_folder
 
 from denoise.errors import TrainingError, UsageError
-from denoise.models import is_impulse_model, load_model, save_model
+from denoise.models import fine_block_count, is_impulse_model, load_model, save_model
 from denoise.noise import parse_noise
 from denoise.noisy_batches import make_pipeline
 from denoise.training import TrainConfig, checkpoint_path, train
@@ -186,6 +186,23 @@ def test_fine_tuning_refuses_another_architecture_than_the_starting_models(clean
     train(config_for(clean_folder, first, arch="conv", epochs=1, steps_per_epoch=1))
     with pytest.raises(UsageError, match="--arch unet cannot start from"):
         train(config_for(clean_folder, tmp_path / "t.keras", arch="unet", init_from=first))
+
+
+def test_a_unet_grows_fine_blocks_keeps_them_when_tuned_again_and_cannot_lose_them(clean_folder, tmp_path):
+    small = tmp_path / "small.keras"
+    train(config_for(clean_folder, small, epochs=1, steps_per_epoch=2))
+    grown = tmp_path / "grown.keras"
+    train(config_for(clean_folder, grown, arch=None, fine_blocks=2, epochs=1, steps_per_epoch=1,
+                     learning_rate=1e-9, init_from=small))
+    start, (model, metadata) = load_model(small)[0], load_model(grown)
+    assert metadata["train_config"]["fine_blocks"] == 2 and fine_block_count(model) == 2
+    image = np.random.default_rng(0).random((1, 32, 32, 1)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(image, verbose=0), start.predict(image, verbose=0), atol=1e-3)
+    again = tmp_path / "again.keras"  # without --fine-blocks, tuning keeps the starting model's
+    train(config_for(clean_folder, again, arch=None, epochs=1, steps_per_epoch=1, init_from=grown))
+    assert fine_block_count(load_model(again)[0]) == 2
+    with pytest.raises(UsageError, match="--fine-blocks 1 cannot start from .*which has 2"):
+        train(config_for(clean_folder, tmp_path / "t.keras", arch=None, fine_blocks=1, init_from=grown))
 
 
 def test_fine_tuning_refuses_a_model_for_other_channels(clean_folder, tmp_path):

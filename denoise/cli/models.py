@@ -35,6 +35,10 @@ def train(
              "only).")] = None,
     width: Annotated[int, typer.Option(min=4, help="Filters at the first scale (unet, conv).")] = 32,
     depth: Annotated[int, typer.Option(min=1, max=5, help="Number of downsampling scales (unet).")] = 3,
+    fine_blocks: Annotated[Optional[int], typer.Option(min=0, max=16, help=(
+        "Residual blocks at a U-Net's finest scale (default 0; with --init-from: that model's). Each adds about a "
+        "tenth to the model's cost. They start as the identity, so with --init-from a trained U-Net grows into a "
+        "bigger one that first computes what it did."))] = None,
     channels: Annotated[Optional[int], typer.Option(min=1, max=3, help="1 = grayscale, 3 = colour; default: as stored.")] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 20,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
@@ -69,7 +73,7 @@ def train(
 
     config = TrainConfig(
         dataset=dataset, noise=noise, out=out, data_path=path, arch=arch, width=width, depth=depth,
-        channels=channels, epochs=epochs, batch_size=batch_size, patch_size=patch_size,
+        fine_blocks=fine_blocks, channels=channels, epochs=epochs, batch_size=batch_size, patch_size=patch_size,
         crop_size=crop_size,
         steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_schedule=lr_schedule, loss=loss,
         clean_fraction=clean_fraction,
