@@ -38,11 +38,14 @@ from denoise.models import (
     remove_unfinished_saves,
     save_model,
     transfer_weights,
+    with_bfloat16_compute,
+    with_weights_in,
 )
 from denoise.noise import SALT_AND_PEPPER, NoiseSpec
 from denoise.noisy_batches import make_pipeline
 
 LR_SCHEDULES = ("cosine", "constant")
+TRAIN_PRECISIONS = ("float32", "bfloat16")
 
 
 @dataclass
@@ -72,6 +75,7 @@ class TrainConfig:
     limit: int | None = None
     resume: bool = False
     init_from: Path | None = None  # start from this model's weights (fine-tuning) with a fresh optimizer
+    precision: str = "float32"  # or "bfloat16": convolutions compute in bfloat16 (weights stay float32), as `run` does
     freeze_core: bool = False  # train only the U-Net's first and last convolutions (the "edge" layers)
     distribute: bool = False  # mirror the model over every GPU (or every logical device) of this machine
 
@@ -186,6 +190,8 @@ def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
                             fine_blocks=config.fine_blocks, image_size=size, impulse=impulse)
         if start is not None:  # e.g. an impulse model fine-tuned from a Gaussian one, or grown by fine blocks
             _copy_weights(start, model, config.init_from)
+    if config.precision == "bfloat16":
+        model = with_bfloat16_compute(model)
     _set_trainable(model, config.freeze_core)
     model.compile(optimizer=_optimizer(config, steps), loss=loss_function(config.loss), jit_compile=False)
     return model, 0, None
@@ -259,6 +265,8 @@ def _copy_weights(source, target, path: Path) -> None:
 def _check_config(config: TrainConfig) -> None:
     if config.loss not in LOSSES:
         raise UsageError(f"Unknown --loss {config.loss!r}. Choose one of: {', '.join(LOSSES)}.")
+    if config.precision not in TRAIN_PRECISIONS:
+        raise UsageError(f"Unknown --precision {config.precision!r}. Choose one of: {', '.join(TRAIN_PRECISIONS)}.")
     if config.lr_schedule not in LR_SCHEDULES:
         raise UsageError(f"Unknown --lr-schedule {config.lr_schedule!r}. Choose one of: {', '.join(LR_SCHEDULES)}.")
     if not 0 <= config.clean_fraction < 1:
@@ -345,6 +353,10 @@ class _EpochEnd(keras.callbacks.Callback):
         )
 
     def save(self, model, path, epochs, validation_psnr, include_optimizer=False):
+        if not include_optimizer and self.config.precision != "float32":
+            # The model itself computes in float32 wherever it is loaded; `run --precision` chooses bfloat16 there.
+            # The resumable checkpoint keeps the training arithmetic, so --resume goes on as the run started.
+            model = with_weights_in(model, "float32")
         save_model(model, path, self.metadata(epochs, validation_psnr), include_optimizer)
 
     def metadata(self, epochs: int, validation_psnr: float | None) -> dict:

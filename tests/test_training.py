@@ -93,6 +93,29 @@ def test_resume_continues_the_epoch_count(clean_folder, tmp_path):
         assert json.loads(archive.read("denoise.json"))["epochs"] == 2
 
 
+def _policies(model) -> set[str]:
+    return {layer.dtype_policy.name for layer in model.layers if layer.weights}
+
+
+def test_bfloat16_training_learns_saves_a_float32_model_and_resumes_in_bfloat16(clean_folder, tmp_path):
+    out = tmp_path / "model.keras"
+    config = config_for(clean_folder, out, noise=parse_noise("gaussian:50"), steps_per_epoch=40,
+                        precision="bfloat16")
+    first = train(config)
+    assert first.best_psnr > first.history[0].noisy_psnr + 1.5  # as float32 does in the same 3 epochs
+    model, metadata = load_model(out)
+    assert _policies(model) == {"float32"} and metadata["train_config"]["precision"] == "bfloat16"
+    checkpoint, _ = load_model(checkpoint_path(out))
+    assert "mixed_bfloat16" in _policies(checkpoint)
+    resumed = train(dataclasses.replace(config, epochs=4, resume=True))
+    assert resumed.epochs_done == 4 and resumed.best_psnr >= first.best_psnr
+
+
+def test_an_unknown_training_precision_is_a_usage_error(clean_folder, tmp_path):
+    with pytest.raises(UsageError, match="--precision 'float16'.*float32, bfloat16"):
+        train(config_for(clean_folder, tmp_path / "m.keras", precision="float16"))
+
+
 def test_psnr_loss_is_each_patchs_error_in_db():
     from denoise.losses import psnr_loss
 

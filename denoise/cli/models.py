@@ -62,6 +62,10 @@ def train(
     freeze_core: Annotated[bool, typer.Option(help="Train only the first and last convolutions of a U-Net, e.g. a "
                                                     "guided-unet grown from a gray model with --init-from: it "
                                                     "learns to use the other channels and keeps the rest.")] = False,
+    precision: Annotated[str, typer.Option(help=(
+        "float32 (default) or bfloat16: the convolutions compute in bfloat16, as `run` does by default on CPUs with "
+        "AMX or AVX-512 BF16, with float32 weights; training steps take about half the time there (measured 0.07 "
+        "vs 0.13 s). The saved model computes in float32 wherever it is loaded."))] = "float32",
     threads: ThreadsOption = None,
     distribute: Annotated[bool, typer.Option(help="Train on every GPU of this machine at once (TensorFlow's "
                                                   "MirroredStrategy; --batch-size is split between them).")] = False,
@@ -78,7 +82,7 @@ def train(
         steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_schedule=lr_schedule, loss=loss,
         clean_fraction=clean_fraction,
         validation_fraction=validation_fraction, seed=seed, limit=limit, resume=resume, init_from=init_from,
-        freeze_core=freeze_core,
+        freeze_core=freeze_core, precision=precision,
         distribute=distribute,
     )
     try:
