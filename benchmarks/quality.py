@@ -179,11 +179,10 @@ def load_denoiser(path: str, precision: str):
     This is where TensorFlow is imported.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from denoise.inference import DefaultDenoiser, Denoiser
-    from denoise.models import load_model
+    from denoise.inference import DefaultDenoiser, load_denoiser
 
     options = {"precision": precision}
-    return DefaultDenoiser(**options) if path == SHIPPED else Denoiser(load_model(Path(path))[0], **options)
+    return DefaultDenoiser(**options) if path == SHIPPED else load_denoiser(Path(path), **options)
 
 
 def run_model(path: str, precision: str, noisy_dir: Path, out_dir: Path, names: list[str]) -> dict[str, float]:

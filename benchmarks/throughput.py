@@ -98,10 +98,9 @@ def child(args) -> None:
     threads = start_tensorflow(args.threads)
     from denoise.batch import clean_images, plan_outputs
     from denoise.images import read_image
-    from denoise.inference import Denoiser
-    from denoise.models import load_model
+    from denoise.inference import load_denoiser
 
-    denoiser = Denoiser(load_model(Path(args.model))[0], reuse_input=True, precision=args.precision)
+    denoiser = load_denoiser(Path(args.model), reuse_input=True, precision=args.precision)
     jobs = plan_outputs(args.folder, args.out)
     first: list[float] = []  # when the first output was written, to time start-up as a user sees it
     clean_images(jobs, denoiser, overwrite=True, writers=min(4, 2 * threads),  # warm-up: traces the model's graphs

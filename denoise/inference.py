@@ -13,13 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from denoise.colour import RESIDUAL_STRIDE, from_opponent, noise_sigma, to_opponent, unclip
 from denoise.detection import (
     detect_noise_kind,
     impulses_hit_whole_pixels,
     is_extreme,
     whole_extreme_pixels,
 )
-from denoise.errors import ModelError
+from denoise.errors import ModelError, NoiseSpecError
 from denoise.models import (
     fixed_size,
     is_impulse_model,
@@ -28,6 +29,7 @@ from denoise.models import (
     size_multiple,
     with_bfloat16_compute,
 )
+from denoise.noise import GAUSSIAN, parse_noise
 
 DEFAULT_TILE = 1024  # core size in pixels; a 1024 + 2*64 tile of the default model needs a few hundred MB
 # bfloat16 convolutions (oneDNN) need more memory per pixel: a 50 MP photo peaked at 2328 MiB with 1024 px tiles
@@ -37,6 +39,8 @@ DEFAULT_MARGIN = 64
 # Pixels per model call: one default tile (1152 x 1152 with its margins), or many small images at once. The model
 # needs about 100 bytes of activations per pixel, so this is what keeps a run of big photos under 2 GB.
 MAX_BATCH_PIXELS = 1_400_000
+COLOUR_SPACES = ("rgb", "opponent")
+BLIND_MAX_LOW_SIGMA = 5.0  # a Gaussian model trained from this sigma (or less) up to some higher one is "blind"
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,10 @@ class Denoiser:
     """Runs one Keras model on lists of float32 HxWxC images in [0, 1], of any size and 1 or 3 channels."""
 
     def __init__(self, model, *, tile: int | None = None, margin: int = DEFAULT_MARGIN,
-                 max_batch_pixels: int = MAX_BATCH_PIXELS, reuse_input: bool = False, precision: str = "float32"):
+                 max_batch_pixels: int = MAX_BATCH_PIXELS, reuse_input: bool = False, precision: str = "float32",
+                 colour_space: str = "rgb"):
+        """colour_space="opponent": a gray Gaussian model cleans colour images in an opponent colour space
+        (colour.py) instead of channel by channel; only for blind models (colour_space_for)."""
         import tensorflow as tf
 
         from denoise.resources import resolve_precision
@@ -73,6 +80,9 @@ class Denoiser:
         self.fixed_size = fixed_size(model)
         self.multiple = size_multiple(model)
         self.planes = planes_per_pixel(model)  # memory per model call grows with the planes it runs
+        if colour_space not in COLOUR_SPACES:
+            raise ValueError(f"colour_space must be one of {COLOUR_SPACES}, not {colour_space!r}")
+        self.opponent = colour_space == "opponent" and self.channels == 1 and not self.impulse
         tile = tile or (BFLOAT16_TILE if self.precision == "bfloat16" else DEFAULT_TILE)
         self.tile = _round_up(max(tile, self.multiple), self.multiple)
         self.margin = _round_up(margin, self.multiple)
@@ -94,6 +104,10 @@ class Denoiser:
     def _clean_channels_in_place(self, image: np.ndarray) -> np.ndarray:
         """A gray model on one colour image we may overwrite: a channel at a time, so one plane copy at most."""
         whole = self._whole_impulse_pixels(image)
+        opponent = self._in_opponent_space(image)
+        if opponent:
+            to_opponent(image, out=image)
+            samples = image[::RESIDUAL_STRIDE, ::RESIDUAL_STRIDE].copy()  # the noisy planes, to measure the noise
         for channel in range(image.shape[-1]):
             plane = np.ascontiguousarray(image[..., channel : channel + 1])
             clean = None if whole is None else is_extreme(plane[..., 0]) & ~whole
@@ -102,7 +116,18 @@ class Denoiser:
             image[..., channel : channel + 1] = result
             if clean is not None:
                 image[..., channel][clean] = kept
+        if opponent:
+            self._back_from_opponent(image, samples)
         return np.clip(image, 0.0, 1.0, out=image)
+
+    def _in_opponent_space(self, image: np.ndarray) -> bool:
+        return self.opponent and image.shape[-1] == 3
+
+    @staticmethod
+    def _back_from_opponent(denoised: np.ndarray, noisy_samples: np.ndarray) -> None:
+        """Opponent planes the model cleaned back to RGB, in place, with the clipping bias undone (colour.py)."""
+        sigma = noise_sigma(noisy_samples, denoised[::RESIDUAL_STRIDE, ::RESIDUAL_STRIDE])
+        unclip(from_opponent(denoised, out=denoised), sigma)
 
     def _whole_impulse_pixels(self, image: np.ndarray) -> np.ndarray | None:
         """For a gray impulse model on a colour image whose impulses hit whole pixels: the pixels black or white in
@@ -112,14 +137,18 @@ class Denoiser:
             return None
         return whole_extreme_pixels(image)
 
-    # Channel handling: a grayscale model cleans each colour channel on its own; a colour model gets gray
-    # images repeated into three channels and its output averaged back.
+    # Channel handling: a grayscale model cleans each colour channel on its own (or, colour_space="opponent", each
+    # plane of an opponent colour space); a colour model gets gray images repeated into three channels and its
+    # output averaged back.
     def _split_channels(self, images):
         planes, owners = [], []
         for image in images:
             image = _as_hwc(image)
             if image.shape[-1] == self.channels:
                 parts = [image]
+            elif self._in_opponent_space(image):
+                opponent = to_opponent(image)
+                parts = [opponent[..., c : c + 1] for c in range(3)]
             elif self.channels == 1:
                 parts = [image[..., c : c + 1] for c in range(image.shape[-1])]
             elif image.shape[-1] == 1:
@@ -132,7 +161,10 @@ class Denoiser:
 
     def _merge_channels(self, image, outputs):
         image = _as_hwc(image)
-        if len(outputs) > 1:
+        if len(outputs) > 1 and self._in_opponent_space(image):
+            merged = np.concatenate(outputs, axis=-1)
+            self._back_from_opponent(merged, to_opponent(image[::RESIDUAL_STRIDE, ::RESIDUAL_STRIDE]))
+        elif len(outputs) > 1:
             merged = np.concatenate(outputs, axis=-1)
             whole = self._whole_impulse_pixels(image)
             if whole is not None:
@@ -283,6 +315,28 @@ def _as_hwc(image: np.ndarray) -> np.ndarray:
     return image[..., None] if image.ndim == 2 else image
 
 
+def colour_space_for(metadata: dict) -> str:
+    """"opponent" for a blind grayscale Gaussian model, else "rgb".
+
+    The opponent planes of a colour image carry less noise than its channels (colour.py), which a model trained
+    on a range of noise levels down to light noise handles, and one trained at a single level would not.
+    """
+    try:
+        noise = parse_noise(str(metadata.get("noise", "")))
+    except NoiseSpecError:
+        return "rgb"
+    blind = noise.kind == GAUSSIAN and noise.is_range and noise.low <= BLIND_MAX_LOW_SIGMA
+    return "opponent" if blind and metadata.get("channels") == 1 else "rgb"
+
+
+def load_denoiser(path, **options) -> Denoiser:
+    """A Denoiser over a model file, cleaning colour images in the colour space that suits the model."""
+    from denoise.models import load_model
+
+    model, metadata = load_model(path)
+    return Denoiser(model, colour_space=colour_space_for(metadata), **options)
+
+
 class DefaultDenoiser:
     """Cleans each image with the shipped model for its kind of noise, told or detected (detection.detect_noise_kind).
 
@@ -317,7 +371,5 @@ class DefaultDenoiser:
 
     def _denoiser(self, path) -> Denoiser:
         if path not in self._by_path:
-            from denoise.models import load_model
-
-            self._by_path[path] = Denoiser(load_model(path)[0], **self.options)
+            self._by_path[path] = load_denoiser(path, **self.options)
         return self._by_path[path]

@@ -148,3 +148,50 @@ def test_a_gray_impulse_model_puts_back_black_and_white_values_of_pixels_that_ar
     assert partial.sum() > 400
     assert np.array_equal(output[partial], noisy[partial])
     assert not np.array_equal(output[hit], noisy[hit])  # the impulses themselves are re-estimated
+
+
+def _no_noise_unet():
+    """A residual U-Net whose last convolution is zero: it predicts no noise, so it returns its input."""
+    model = tiny_unet()
+    last = model.get_layer("noise_folded")
+    last.set_weights([np.zeros_like(w) for w in last.get_weights()])
+    return model
+
+
+@pytest.mark.parametrize("owned", [False, True])
+def test_in_the_opponent_colour_space_a_model_that_changes_nothing_gives_the_image_back(owned):
+    colour = as_float(smooth_image(40, 56, 3, seed=6))
+    denoiser = Denoiser(_no_noise_unet(), colour_space="opponent", reuse_input=owned)
+    (output,) = denoiser([colour.copy()])
+    np.testing.assert_allclose(output, colour, atol=1e-5)  # no noise measured, so nothing to unclip either
+
+
+@pytest.mark.parametrize("size", [(40, 30), (150, 130)])
+def test_opponent_colour_space_is_used_and_gives_the_same_output_in_place(size):
+    model = tiny_unet(1, depth=2)
+    colour = as_float(smooth_image(size[0], size[1], 3, seed=5))
+    (by_channel,) = Denoiser(model, tile=48, margin=48)([colour.copy()])
+    (expected,) = Denoiser(model, tile=48, margin=48, colour_space="opponent")([colour.copy()])
+    assert np.abs(expected - by_channel).max() > 1e-3
+    owned = colour.copy()
+    (result,) = Denoiser(model, tile=48, margin=48, reuse_input=True, colour_space="opponent")([owned])
+    assert result is owned
+    np.testing.assert_allclose(result, expected, atol=1e-5)
+    # a gray image and an impulse model are not affected
+    gray = colour[..., :1].copy()
+    np.testing.assert_array_equal(Denoiser(model, colour_space="opponent")([gray])[0], Denoiser(model)([gray])[0])
+    impulse = build_model("unet", 1, width=4, depth=2, impulse=True)
+    assert not Denoiser(impulse, colour_space="opponent").opponent
+
+
+def test_the_colour_space_follows_what_the_model_was_trained_on():
+    from denoise.inference import colour_space_for
+
+    assert colour_space_for({"channels": 1, "noise": "gaussian:0-50"}) == "opponent"  # blind gray: opponent
+    assert colour_space_for({"channels": 1, "noise": "gaussian:25"}) == "rgb"  # one level: its planes would not fit
+    assert colour_space_for({"channels": 1, "noise": "gaussian:20-50"}) == "rgb"
+    assert colour_space_for({"channels": 3, "noise": "gaussian:0-50"}) == "rgb"
+    assert colour_space_for({"channels": 1, "noise": "salt-and-pepper:0-0.6"}) == "rgb"
+    assert colour_space_for({}) == "rgb"
+    with pytest.raises(ValueError, match="colour_space"):
+        Denoiser(tiny_unet(), colour_space="lab")

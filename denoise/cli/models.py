@@ -132,14 +132,13 @@ def evaluate(
     start_tensorflow()
     from denoise.datasets import LoadRequest, load_dataset
     from denoise.evaluation import evaluate as run_evaluation
-    from denoise.inference import Denoiser
-    from denoise.models import load_model
+    from denoise.inference import load_denoiser
 
     try:
-        keras_model, _ = load_model(model)
+        denoiser = load_denoiser(model, precision=precision)
         request = LoadRequest(path=path, patch_size=None, validation_fraction=1.0, seed=seed, limit=limit)
         images = list(load_dataset(dataset, request).validation)[:limit]
-        report = run_evaluation(Denoiser(keras_model, precision=precision), images, noise, seed=seed)
+        report = run_evaluation(denoiser, images, noise, seed=seed)
     except DenoiseError as exc:
         fail(str(exc))
     if as_json:

@@ -102,15 +102,14 @@ def _load_denoiser(model: Path | None, noise_kind: str | None, precision: str, t
     if model is not None:
         read_metadata(model)  # fails fast, before TensorFlow is imported, on a missing or foreign file
     threads = start_tensorflow(threads)
-    from denoise.inference import DefaultDenoiser, Denoiser
-    from denoise.models import load_model
+    from denoise.inference import DefaultDenoiser, load_denoiser
 
     # The batch code owns the pixels it hands over, so a lone large image may be cleaned in place.
     options = {"tile": tile, "reuse_input": True, "precision": precision,
                **({"max_batch_pixels": batch_pixels} if batch_pixels else {})}
     if model is None:
         return DefaultDenoiser(noise_kind, **options), threads
-    return Denoiser(load_model(model)[0], **options), threads
+    return load_denoiser(model, **options), threads
 
 
 def _say_detected_noise(denoiser, noise_kind: str | None) -> None:
