@@ -29,6 +29,7 @@ OFFSET = np.array([0.0, 0.5, 0.5], np.float32)
 NOISE_GAIN = 1.0 / np.linalg.norm(TO_OPPONENT.astype(np.float64), axis=1)
 RESIDUAL_STRIDE = 4  # the noise level is measured on every 4th pixel of every 4th row: plenty, and cheap
 _BAND_PIXELS = 1 << 20
+_TABLE_SIZE = 4096
 
 
 def to_opponent(image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -45,7 +46,7 @@ def _transform(image, matrix, add_after, subtract_before, out):
     out = np.empty(image.shape, np.float32) if out is None else out
     rows = max(1, _BAND_PIXELS // max(1, image.shape[1]))
     for top in range(0, image.shape[0], rows):
-        band = image[top : top + rows].astype(np.float32) - subtract_before
+        band = image[top : top + rows].astype(np.float32) - subtract_before  # a copy: out may be image
         out[top : top + rows] = band @ matrix.T + add_after
     return out
 
@@ -70,17 +71,21 @@ def unclip(image: np.ndarray, sigma: float) -> np.ndarray:
     """Undo the bias that clipping at 0 and 1 gave values near them, in place (see the module's notes)."""
     if sigma < 0.25 / 255:
         return image
-    clean = np.linspace(0.0, 1.0, 2049)
+    clean = np.linspace(0.0, 1.0, _TABLE_SIZE + 1)
     clipped_mean = _clipped_gaussian_mean(clean, sigma)
-    moved = np.abs(clipped_mean - clean) > 1e-4  # far from black and white the mean is the value itself
-    low, high = clipped_mean[moved & (clean < 0.5)], clipped_mean[moved & (clean > 0.5)]
+    # The inverse as a table over the denoised value, looked up by rounding (steps of 1/16 of an 8-bit level):
+    # several times faster than interpolating every value, which matters on heavy noise where many values move.
+    inverse = np.interp(clean, clipped_mean, clean).astype(np.float32)
+    moved = np.abs(inverse - clean) > 1e-4  # far from black and white the value stays as it is
+    low, high = clean[moved & (clean < 0.5)], clean[moved & (clean > 0.5)]
     below = low.max() if low.size else -1.0
     above = high.min() if high.size else 2.0
     rows = max(1, _BAND_PIXELS // max(1, image.shape[1]))
     for top in range(0, image.shape[0], rows):
         band = image[top : top + rows]  # a view: assigning through its mask writes to the image
-        near = (band < below) | (band > above)
-        band[near] = np.interp(band[near], clipped_mean, clean)
+        near = (band <= below) | (band >= above)
+        index = np.rint(np.clip(band[near], 0.0, 1.0) * _TABLE_SIZE).astype(np.intp)
+        band[near] = inverse[index]
     return image
 
 
