@@ -27,7 +27,7 @@ FROM_OPPONENT = np.linalg.inv(TO_OPPONENT.astype(np.float64)).astype(np.float32)
 OFFSET = np.array([0.0, 0.5, 0.5], np.float32)
 # A channel's noise sigma over that of each opponent plane (the rows' Euclidean norms, inverted): sqrt(3, 2, 8/3).
 NOISE_GAIN = 1.0 / np.linalg.norm(TO_OPPONENT.astype(np.float64), axis=1)
-RESIDUAL_STRIDE = 4  # the noise level is measured on every 4th pixel of every 4th row: plenty, and cheap
+RESIDUAL_SAMPLES = 250_000  # pixels the noise level is measured on: plenty, and cheap on a 50 MP photo
 _BAND_PIXELS = 1 << 20
 _TABLE_SIZE = 4096
 
@@ -49,6 +49,12 @@ def _transform(image, matrix, add_after, subtract_before, out):
         band = image[top : top + rows].astype(np.float32) - subtract_before  # a copy: out may be image
         out[top : top + rows] = band @ matrix.T + add_after
     return out
+
+
+def residual_stride(height: int, width: int) -> int:
+    """Measure the noise on every n-th pixel of every n-th row: all of a small image, about RESIDUAL_SAMPLES of a
+    big one."""
+    return max(1, int(math.sqrt(height * width / RESIDUAL_SAMPLES)))
 
 
 def noise_sigma(noisy: np.ndarray, denoised: np.ndarray) -> float:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from denoise.colour import RESIDUAL_STRIDE, from_opponent, noise_sigma, to_opponent, unclip
+from denoise.colour import from_opponent, noise_sigma, residual_stride, to_opponent, unclip
 from denoise.detection import (
     detect_noise_kind,
     impulses_hit_whole_pixels,
@@ -107,7 +107,8 @@ class Denoiser:
         opponent = self._in_opponent_space(image)
         if opponent:
             to_opponent(image, out=image)
-            samples = image[::RESIDUAL_STRIDE, ::RESIDUAL_STRIDE].copy()  # the noisy planes, to measure the noise
+            stride = residual_stride(*image.shape[:2])
+            samples = image[::stride, ::stride].copy()  # some of the noisy planes, to measure the noise on
         for channel in range(image.shape[-1]):
             plane = np.ascontiguousarray(image[..., channel : channel + 1])
             clean = None if whole is None else is_extreme(plane[..., 0]) & ~whole
@@ -117,16 +118,17 @@ class Denoiser:
             if clean is not None:
                 image[..., channel][clean] = kept
         if opponent:
-            self._back_from_opponent(image, samples)
+            self._back_from_opponent(image, samples, stride)
         return np.clip(image, 0.0, 1.0, out=image)
 
     def _in_opponent_space(self, image: np.ndarray) -> bool:
         return self.opponent and image.shape[-1] == 3
 
     @staticmethod
-    def _back_from_opponent(denoised: np.ndarray, noisy_samples: np.ndarray) -> None:
-        """Opponent planes the model cleaned back to RGB, in place, with the clipping bias undone (colour.py)."""
-        sigma = noise_sigma(noisy_samples, denoised[::RESIDUAL_STRIDE, ::RESIDUAL_STRIDE])
+    def _back_from_opponent(denoised: np.ndarray, noisy_samples: np.ndarray, stride: int) -> None:
+        """Opponent planes the model cleaned back to RGB, in place, with the clipping bias undone (colour.py).
+        noisy_samples: the noisy opponent planes at every stride-th pixel of every stride-th row."""
+        sigma = noise_sigma(noisy_samples, denoised[::stride, ::stride])
         unclip(from_opponent(denoised, out=denoised), sigma)
 
     def _whole_impulse_pixels(self, image: np.ndarray) -> np.ndarray | None:
@@ -163,7 +165,8 @@ class Denoiser:
         image = _as_hwc(image)
         if len(outputs) > 1 and self._in_opponent_space(image):
             merged = np.concatenate(outputs, axis=-1)
-            self._back_from_opponent(merged, to_opponent(image[::RESIDUAL_STRIDE, ::RESIDUAL_STRIDE]))
+            stride = residual_stride(*image.shape[:2])
+            self._back_from_opponent(merged, to_opponent(image[::stride, ::stride]), stride)
         elif len(outputs) > 1:
             merged = np.concatenate(outputs, axis=-1)
             whole = self._whole_impulse_pixels(image)

@@ -53,3 +53,13 @@ def test_unclip_leaves_values_away_from_black_and_white_and_light_noise_alone():
     assert np.array_equal(image[middle], before[middle]) and not np.array_equal(image, before)
     untouched = before.copy()
     assert np.array_equal(unclip(untouched, 0.1 / 255), before)
+
+
+def test_the_noise_is_measured_on_all_of_a_small_image_and_a_bounded_sample_of_a_big_one():
+    from denoise.colour import RESIDUAL_SAMPLES, residual_stride
+
+    assert residual_stride(512, 512) == 1
+    for height, width in ((3000, 4000), (6000, 8400)):
+        stride = residual_stride(height, width)
+        samples = -(-height // stride) * -(-width // stride)
+        assert RESIDUAL_SAMPLES <= samples < 2 * RESIDUAL_SAMPLES
