@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 
+from denoise.detection import robust_sigma
+
 TO_OPPONENT = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], np.float32)
 FROM_OPPONENT = np.linalg.inv(TO_OPPONENT.astype(np.float64)).astype(np.float32)
 # The colour-difference planes lie in [-1/2, 1/2]; shifted by a half they are images in [0, 1] like the others.
@@ -46,7 +48,8 @@ def _transform(image, matrix, add_after, subtract_before, out):
     out = np.empty(image.shape, np.float32) if out is None else out
     rows = max(1, _BAND_PIXELS // max(1, image.shape[1]))
     for top in range(0, image.shape[0], rows):
-        band = image[top : top + rows].astype(np.float32) - subtract_before  # a copy: out may be image
+        band = image[top : top + rows].astype(np.float32)  # a copy: out may be image
+        band -= subtract_before
         out[top : top + rows] = band @ matrix.T + add_after
     return out
 
@@ -68,8 +71,7 @@ def noise_sigma(noisy: np.ndarray, denoised: np.ndarray) -> float:
         usable = np.ones(noisy.shape[:2], bool)
     sigmas = []
     for plane in range(3):
-        removed = (noisy[..., plane] - denoised[..., plane])[usable]
-        sigmas.append(1.4826 * np.median(np.abs(removed - np.median(removed))) * NOISE_GAIN[plane])
+        sigmas.append(robust_sigma((noisy[..., plane] - denoised[..., plane])[usable]) * NOISE_GAIN[plane])
     return float(np.median(sigmas))
 
 
