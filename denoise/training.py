@@ -228,11 +228,12 @@ def _inherit_architecture(config: TrainConfig) -> TrainConfig:
     (a gray unet can start a guided-unet colour model); the starting model's metadata says what it is."""
     earlier = read_metadata(config.init_from).get("train_config") or {}
     keep = {key: earlier[key] for key in ("width", "depth") if key in earlier}
+    start_blocks = earlier.get("fine_blocks") or 0
     if config.fine_blocks is None:
-        keep["fine_blocks"] = earlier.get("fine_blocks") or 0
-    elif config.fine_blocks < (earlier.get("fine_blocks") or 0):
+        keep["fine_blocks"] = start_blocks
+    elif config.fine_blocks < start_blocks:
         raise UsageError(f"--fine-blocks {config.fine_blocks} cannot start from {config.init_from}, which has "
-                         f"{earlier['fine_blocks']}: a model can gain fine blocks but not lose them.")
+                         f"{start_blocks}: a model can gain fine blocks but not lose them.")
     start_arch = earlier.get("arch")
     if config.arch is None:
         keep["arch"] = start_arch

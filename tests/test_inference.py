@@ -103,12 +103,18 @@ def test_a_gray_model_on_an_owned_colour_image_gives_the_same_output_in_place(si
     np.testing.assert_allclose(result, expected, atol=1e-5)
 
 
-def test_bfloat16_keeps_the_image_exact_where_the_model_predicts_no_noise():
-    # A residual U-Net whose last convolution is zero predicts no noise: its output must be its input, bit for bit
-    # on the 8-bit grid. A bfloat16 subtraction would round values near 1 by up to half a level.
+def _no_noise_unet():
+    """A residual U-Net whose last convolution is zero: it predicts no noise, so it returns its input."""
     model = tiny_unet()
     last = model.get_layer("noise_folded")
     last.set_weights([np.zeros_like(w) for w in last.get_weights()])
+    return model
+
+
+def test_bfloat16_keeps_the_image_exact_where_the_model_predicts_no_noise():
+    # The output of a model that predicts no noise must be its input, bit for bit on the 8-bit grid. A bfloat16
+    # subtraction would round values near 1 by up to half a level.
+    model = _no_noise_unet()
     image = smooth_image(40, 56, 1, seed=2).astype(np.float32) / 255
     (output,) = Denoiser(model, precision="bfloat16")([image])
     assert np.array_equal(output, image)
@@ -148,14 +154,6 @@ def test_a_gray_impulse_model_puts_back_black_and_white_values_of_pixels_that_ar
     assert partial.sum() > 400
     assert np.array_equal(output[partial], noisy[partial])
     assert not np.array_equal(output[hit], noisy[hit])  # the impulses themselves are re-estimated
-
-
-def _no_noise_unet():
-    """A residual U-Net whose last convolution is zero: it predicts no noise, so it returns its input."""
-    model = tiny_unet()
-    last = model.get_layer("noise_folded")
-    last.set_weights([np.zeros_like(w) for w in last.get_weights()])
-    return model
 
 
 @pytest.mark.parametrize("owned", [False, True])
