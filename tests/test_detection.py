@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from denoise.detection import detect_noise_kind, impulses_hit_whole_pixels
+from denoise.detection import _isolated_extremes, detect_noise_kind, impulses_hit_whole_pixels
 from denoise.images import read_image
 from denoise.noise import GAUSSIAN, SALT_AND_PEPPER, add_noise, parse_noise
 
@@ -57,3 +57,18 @@ def test_tells_whole_pixel_impulses_from_channel_by_channel_ones(amount):
     clean, rng = _sample("chelsea.png"), np.random.default_rng(0)
     assert impulses_hit_whole_pixels(add_noise(clean, parse_noise(f"salt-and-pepper:{amount}"), rng))
     assert not impulses_hit_whole_pixels(_per_channel_salt_and_pepper(clean, amount, rng))
+
+
+@pytest.mark.parametrize("extremes", [0.02, 0.5, 1.0])
+def test_isolated_extremes_match_the_median_of_every_pixels_neighbours(extremes):
+    # The detector takes the neighbours' median at black and white pixels only; the definition takes it everywhere.
+    rng = np.random.default_rng(int(extremes * 100))
+    plane = rng.random((37, 53)).astype(np.float32)
+    hit = rng.random(plane.shape) < extremes
+    plane[hit] = (rng.random(hit.sum()) < 0.5).astype(np.float32)
+    padded = np.pad(plane, 1, mode="edge")
+    neighbours = [padded[dy : dy + 37, dx : dx + 53] for dy in range(3) for dx in range(3) if (dy, dx) != (1, 1)]
+    far = np.abs(plane - np.median(np.stack(neighbours), axis=0)) > 0.25
+    expected = ((plane <= 0.5 / 255) | (plane >= 254.5 / 255)) & far
+    assert np.array_equal(_isolated_extremes(plane), expected)
+    assert expected.any() and not expected.all()  # some are isolated, some not: the comparison has teeth
