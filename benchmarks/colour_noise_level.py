@@ -31,14 +31,14 @@ def main() -> None:
 
     import denoise.inference as inference
     from denoise.evaluation import noisy_copies, psnr
-    from denoise.images import read_image
+    from denoise.images import IMAGE_SUFFIXES, read_image
     from denoise.model_files import default_model_path
     from denoise.noise import parse_noise
 
     denoiser = inference.load_denoiser(args.model or default_model_path(3, "gaussian"), precision="auto")
     if not denoiser.opponent:
         parser.error(f"{args.model} does not clean colour images in the opponent space (a blind gray model does)")
-    files = sorted(p for p in args.clean.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff"))
+    files = sorted(p for p in args.clean.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.name[0] != ".")
     clean = [read_image(path).pixels for path in files]
     measure = inference.noise_sigma
     print(f"{len(files)} images from {args.clean}; PSNR dB")
