@@ -67,13 +67,13 @@ def write_folder(folder: Path, count: int, height: int, width: int) -> None:
 
 
 def scenarios(args) -> list[tuple[str, int, int, int]]:
-    """(name, count, height, width) of each folder."""
+    """(name, count, height, width) of each folder to measure."""
     side = int((args.large_mp * 1e6 * 3 / 4) ** 0.5)  # 4:3 photos
     found = [(f"{args.large} x {args.large_mp} MP JPEG", args.large, side, side * 4 // 3),
              (f"{args.small} x {args.small_size}x{args.small_size} JPEG", args.small, args.small_size, args.small_size)]
     if args.huge:
         found.append(("1 x 50 MP JPEG", 1, 6124, 8165))
-    return found
+    return [scenario for scenario in found if scenario[1] > 0]  # --small 0 / --large 0: that folder is not measured
 
 
 def model_path(args, work: Path) -> Path:
@@ -217,6 +217,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args)
+    if not scenarios(args):
+        parser.error("nothing to measure: --large and --small are both 0 and --huge is not given")
     print(json.dumps(machine_info()))
     with tempfile.TemporaryDirectory(prefix="denoise-throughput-") as temp:
         work = Path(temp)
