@@ -50,6 +50,7 @@ class Setup(NamedTuple):
     channels: int  # the most channels among the clean images
     skip: frozenset = frozenset()  # method slugs left out with --skip (BM3D takes minutes per megapixel)
     precision: str = "auto"  # the models' arithmetic, as `denoise run --precision`
+    ensembles: tuple[int, ...] = (1,)  # each model runs once per size, as `denoise run --ensemble`
 
 
 class Method(NamedTuple):
@@ -173,7 +174,7 @@ SHIPPED = "shipped"  # the --model value (and the default) meaning: the shipped 
 
 
 @functools.cache
-def load_denoiser(path: str, precision: str):
+def load_denoiser(path: str, precision: str, ensemble: int = 1):
     """A Denoiser over the model file (or denoise run's DefaultDenoiser), loaded once for all noise specs.
 
     This is where TensorFlow is imported.
@@ -181,15 +182,16 @@ def load_denoiser(path: str, precision: str):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from denoise.inference import DefaultDenoiser, load_denoiser
 
-    options = {"precision": precision}
+    options = {"precision": precision, "ensemble": ensemble}
     return DefaultDenoiser(**options) if path == SHIPPED else load_denoiser(Path(path), **options)
 
 
-def run_model(path: str, precision: str, noisy_dir: Path, out_dir: Path, names: list[str]) -> dict[str, float]:
+def run_model(path: str, precision: str, ensemble: int, noisy_dir: Path, out_dir: Path,
+              names: list[str]) -> dict[str, float]:
     """Clean the noisy files as `denoise run` does; the first pass traces the model's graphs, the second is timed."""
     jobs = [job for job in plan_outputs(noisy_dir, out_dir) if job.source.name in names]
     for _ in range(2):
-        summary = clean_images(jobs, load_denoiser(path, precision), overwrite=True)
+        summary = clean_images(jobs, load_denoiser(path, precision, ensemble), overwrite=True)
     if not summary.ok:
         sys.exit("\n".join(failure.reason for failure in summary.failures))
     return {result.source.name: result.seconds for result in summary.results}
@@ -209,14 +211,17 @@ def methods(spec: NoiseSpec, setup: Setup) -> list[Method]:
             rows.append(Method(name, slug, filters(functools.partial(nlm, h=h)), note))
         else:
             rows.append(Method(name, slug, filters(functools.partial(bm3d_filter, sigma=spec.low)), "true sigma"))
-    return rows + [model_method(i, path, setup.precision) for i, path in enumerate(setup.models)]
+    runs = [(path, ensemble) for path in setup.models for ensemble in setup.ensembles]
+    return rows + [model_method(i, path, setup.precision, ensemble) for i, (path, ensemble) in enumerate(runs)]
 
 
-def model_method(index: int, path: Path | str, precision: str) -> Method:
-    runner = functools.partial(run_model, str(path), precision)
+def model_method(index: int, path: Path | str, precision: str, ensemble: int = 1) -> Method:
+    runner = functools.partial(run_model, str(path), precision, ensemble)
+    times = f", x{ensemble}" if ensemble > 1 else ""  # --ensemble: the self-ensemble's size in the row's name
     if str(path) == SHIPPED:
-        return Method("denoise run (shipped models)", f"model-{index}-shipped", runner, "noise kind detected per image")
-    return Method(f"model {Path(path).name}", f"model-{index}-{Path(path).stem}", runner)
+        return Method(f"denoise run (shipped models{times})", f"model-{index}-shipped", runner,
+                      "noise kind detected per image")
+    return Method(f"model {Path(path).name}{times}", f"model-{index}-{Path(path).stem}", runner)
 
 
 def score(clean: dict, out_dir: Path, seconds: dict | None) -> dict:
@@ -268,6 +273,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write every number to this JSON file")
     parser.add_argument("--precision", default="auto", help="as denoise run --precision: auto, float32 or bfloat16")
+    parser.add_argument("--ensemble", type=int, action="append", choices=range(1, 9), metavar="N",
+                        help="run each model as `denoise run --ensemble N`; repeatable (default: 1)")
     parser.add_argument("--skip", default="", help="comma-separated methods to leave out: median3, "
                         "adaptive-median, nlm, bm3d")
     return parser.parse_args(argv)
@@ -291,7 +298,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"clean: {args.clean} ({len(clean)} images), tune: {args.tune or 'none'}, seed {args.seed}")
         with tempfile.TemporaryDirectory(prefix="denoise-quality-") as temp:
             skip = frozenset(filter(None, args.skip.split(",")))
-            setup = Setup(clean, tune, models, args.work or Path(temp), args.seed, channels, skip, args.precision)
+            setup = Setup(clean, tune, models, args.work or Path(temp), args.seed, channels, skip, args.precision,
+                          tuple(args.ensemble or [1]))
             results = {str(spec): benchmark(spec, setup) for spec in specs}
     except DenoiseError as exc:  # bad specs, unreadable images or models: the message says what to do
         sys.exit(str(exc))

@@ -40,6 +40,11 @@ DEFAULT_MARGIN = 64
 # needs about 100 bytes of activations per pixel, so this is what keeps a run of big photos under 2 GB.
 MAX_BATCH_PIXELS = 1_400_000
 COLOUR_SPACES = ("rgb", "opponent")
+# A self-ensemble averages the model over up to 8 flips and transposes of each image (the symmetries of a square),
+# one model run each. The identity and the transpose come first: those two give most of the gain (CSet5 with the
+# colour default, sigma 15 / 25 / 50: +0.10 / +0.09 / +0.09 dB with 2, +0.16 / +0.14 / +0.16 with 8;
+# docs/model-search.md, stop 11).
+MAX_ENSEMBLE = 8
 BLIND_MAX_LOW_SIGMA = 5.0  # a Gaussian model trained from this sigma (or less) up to some higher one is "blind"
 
 
@@ -57,9 +62,10 @@ class Denoiser:
 
     def __init__(self, model, *, tile: int | None = None, margin: int = DEFAULT_MARGIN,
                  max_batch_pixels: int = MAX_BATCH_PIXELS, reuse_input: bool = False, precision: str = "float32",
-                 colour_space: str = "rgb"):
+                 colour_space: str = "rgb", ensemble: int = 1):
         """colour_space="opponent": a gray Gaussian model cleans colour images in an opponent colour space
-        (colour.py) instead of channel by channel; only for blind models (colour_space_for)."""
+        (colour.py) instead of channel by channel; only for blind models (colour_space_for).
+        ensemble: average the outputs of this many orientations of each image (1-8; N times the time)."""
         import tensorflow as tf
 
         from denoise.resources import resolve_precision
@@ -80,6 +86,9 @@ class Denoiser:
         self.fixed_size = fixed_size(model)
         self.multiple = size_multiple(model)
         self.planes = planes_per_pixel(model)  # memory per model call grows with the planes it runs
+        if not 1 <= ensemble <= MAX_ENSEMBLE:
+            raise ValueError(f"ensemble must be from 1 to {MAX_ENSEMBLE}, not {ensemble}")
+        self.ensemble = ensemble
         if colour_space not in COLOUR_SPACES:
             raise ValueError(f"colour_space must be one of {COLOUR_SPACES}, not {colour_space!r}")
         self.opponent = colour_space == "opponent" and self.channels == 1 and not self.impulse
@@ -181,6 +190,27 @@ class Denoiser:
         return np.clip(merged, 0.0, 1.0, out=merged if merged.flags.writeable else None)
 
     def _run_planes(self, planes: list[np.ndarray], in_place: bool = False) -> list[np.ndarray]:
+        """The model's output for each plane, averaged over self.ensemble orientations of it."""
+        if self.ensemble == 1:
+            return self._run_planes_once(planes, in_place)
+        totals = None
+        for turn in range(1, self.ensemble):  # the identity last: that run may overwrite the input planes
+            oriented = [np.ascontiguousarray(_orient(plane, turn)) for plane in planes]  # copies of our own
+            outputs = [_orient_back(output, turn) for output in self._run_planes_once(oriented, in_place=True)]
+            if totals is None:
+                totals = [output.astype(np.float32, copy=True) for output in outputs]
+            else:
+                for total, output in zip(totals, outputs):
+                    total += output
+        results = self._run_planes_once(planes, in_place)
+        for index, (total, result) in enumerate(zip(totals, results)):
+            out = result if result.flags.writeable else total  # in place, the mean lands in the input's buffer
+            np.add(result, total, out=out)
+            out *= np.float32(1 / self.ensemble)
+            results[index] = out
+        return results
+
+    def _run_planes_once(self, planes: list[np.ndarray], in_place: bool = False) -> list[np.ndarray]:
         results: list[np.ndarray | None] = [None] * len(planes)
         groups = defaultdict(list)
         for index, plane in enumerate(planes):
@@ -307,6 +337,24 @@ def _source_indices(size: int, padded: int, mirror: bool) -> np.ndarray:
     else:
         index[beyond] = size - 1
     return index
+
+
+def _orient(plane: np.ndarray, turn: int) -> np.ndarray:
+    """Orientation `turn` (0-7) of an HxWxC plane, as a view: bit 0 transposes, bit 1 flips rows, bit 2 columns."""
+    if turn & 2:
+        plane = plane[::-1]
+    if turn & 4:
+        plane = plane[:, ::-1]
+    return plane.transpose(1, 0, 2) if turn & 1 else plane
+
+
+def _orient_back(plane: np.ndarray, turn: int) -> np.ndarray:
+    """The inverse of _orient: transpose back first, then undo the flips (each its own inverse)."""
+    if turn & 1:
+        plane = plane.transpose(1, 0, 2)
+    if turn & 4:
+        plane = plane[:, ::-1]
+    return plane[::-1] if turn & 2 else plane
 
 
 def _round_up(value: int, multiple: int) -> int:

@@ -82,6 +82,23 @@ def test_run_again_skips_done_files_unless_overwrite(photos, model_file, tmp_pat
     assert redo.exit_code == 0 and "3 done" in redo.output
 
 
+def test_run_with_an_ensemble_writes_the_ensemble_mean(photos, model_file, tmp_path):
+    import numpy as np
+
+    from denoise.images import read_image
+    from denoise.inference import load_denoiser
+
+    (photos / "broken.png").unlink()
+    assert invoke("run", photos, "--model", model_file, "-q", "--ensemble", 4).exit_code == 0
+    source = read_image(photos / "image000.png").pixels  # float32 in [0, 1]
+    (expected,) = load_denoiser(model_file, ensemble=4)([source])
+    (single,) = load_denoiser(model_file)([source])
+    written = np.asarray(Image.open(tmp_path / "photos-denoised" / "image000.png"), np.float32)[..., None]
+    assert np.abs(written - np.rint(expected * 255)).max() <= 1  # 8-bit rounding of the same values
+    assert np.abs(written - np.rint(single * 255)).max() > 1  # and not what a single run gives
+    assert invoke("run", photos, "--model", model_file, "--ensemble", 9).exit_code == 2
+
+
 def test_run_with_a_missing_or_corrupt_model_exits_2_and_names_it(photos, tmp_path):
     missing = invoke("run", photos, "--model", tmp_path / "nope.keras")
     assert missing.exit_code == 2 and "nope.keras does not exist" in missing.output

@@ -193,3 +193,44 @@ def test_the_colour_space_follows_what_the_model_was_trained_on():
     assert colour_space_for({}) == "rgb"
     with pytest.raises(ValueError, match="colour_space"):
         Denoiser(tiny_unet(), colour_space="lab")
+
+
+def _by_hand(model, image, turns):
+    """The model itself run on each given orientation of the image (np.rot90 / np.fliplr, not the code under test),
+    each output turned back, averaged, then clipped: what a self-ensemble must give. The image's sides must be
+    multiples of the model's grid, so no padding is needed."""
+    outputs = []
+    for quarter, mirror in turns:
+        turned = np.rot90(np.fliplr(image) if mirror else image, quarter)
+        out = np.asarray(model(np.ascontiguousarray(turned)[None], training=False))[0]
+        back = np.rot90(out, -quarter)
+        outputs.append(np.fliplr(back) if mirror else back)
+    return np.clip(np.mean(outputs, axis=0), 0, 1)
+
+
+ALL_EIGHT = [(quarter, mirror) for quarter in range(4) for mirror in (False, True)]
+
+
+def test_an_ensemble_of_eight_is_the_mean_over_every_flip_and_transpose():
+    model = tiny_unet(1, depth=2)
+    image = as_float(smooth_image(40, 56, 1, seed=6))  # not square: transposes change the shape the model sees
+    (ensemble,) = Denoiser(model, ensemble=8)([image.copy()])
+    (single,) = Denoiser(model)([image.copy()])
+    np.testing.assert_allclose(ensemble, _by_hand(model, image, ALL_EIGHT), atol=1e-5)
+    assert np.abs(ensemble - single).max() > 1e-3  # an untrained model is far from symmetric: the mean differs
+
+
+def test_an_ensemble_of_two_is_the_image_and_its_transpose_also_tiled_in_place():
+    model = tiny_unet(1, depth=2)
+    image = as_float(smooth_image(152, 96, 1, seed=7))
+    transpose = (1, True)  # a mirror image turned a quarter: the transpose
+    expected = _by_hand(model, image, [(0, False), transpose])
+    owned = image.copy()
+    (result,) = Denoiser(model, tile=48, margin=48, reuse_input=True, ensemble=2)([owned])
+    assert result is owned  # the mean lands in the input's buffer: no extra full-size output
+    np.testing.assert_allclose(result, expected, atol=1e-5)
+
+
+def test_an_ensemble_size_outside_one_to_eight_is_refused():
+    with pytest.raises(ValueError, match="from 1 to 8"):
+        Denoiser(tiny_unet(1), ensemble=9)

@@ -12,6 +12,7 @@ from denoise.cli.common import (
     EXIT_FAILED_FILES,
     EXIT_INTERRUPTED,
     DatasetOption,
+    EnsembleOption,
     NoiseOption,
     PathOption,
     PrecisionOption,
@@ -127,6 +128,7 @@ def evaluate(
     seed: int = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print per-image scores as JSON.")] = False,
     precision: PrecisionOption = "auto",
+    ensemble: EnsembleOption = 1,
 ) -> None:
     """Print PSNR and SSIM of the noisy input and of the model's output on a dataset's images."""
     start_tensorflow()
@@ -135,7 +137,7 @@ def evaluate(
     from denoise.inference import load_denoiser
 
     try:
-        denoiser = load_denoiser(model, precision=precision)
+        denoiser = load_denoiser(model, precision=precision, ensemble=ensemble)
         request = LoadRequest(path=path, patch_size=None, validation_fraction=1.0, seed=seed, limit=limit)
         images = list(load_dataset(dataset, request).validation)[:limit]
         report = run_evaluation(denoiser, images, noise, seed=seed)

@@ -11,6 +11,7 @@ import typer
 
 from denoise.cli.common import (
     EXIT_FAILED_FILES,
+    EnsembleOption,
     NoiseOption,
     PrecisionOption,
     ThreadsOption,
@@ -50,6 +51,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     threads: ThreadsOption = None,
     precision: PrecisionOption = "auto",
+    ensemble: EnsembleOption = 1,
     shard: Annotated[Optional[str], typer.Option(
         callback=lambda text: text and checked(shard_option)(text), metavar="K/N", help="Clean only shard K of N (0 <= K < N), chosen by a stable hash "
         "of each file's relative path: N copies (a Slurm array, a Kubernetes Indexed Job) split one folder with "
@@ -79,7 +81,7 @@ def run(
             jobs = shard_jobs(jobs, source, *shard)
         plan = memory_plan(max_memory) if max_memory else None
         denoiser, threads = _load_denoiser(model, noise_kind, precision, tile, plan.batch_pixels if plan else None,
-                                           threads)
+                                           threads, ensemble)
     except DenoiseError as exc:
         fail(str(exc))
     buffer = plan.buffer_bytes if plan else DEFAULT_BUFFER_BYTES
@@ -92,7 +94,7 @@ def run(
 
 
 def _load_denoiser(model: Path | None, noise_kind: str | None, precision: str, tile: int | None,
-                   batch_pixels: int | None, threads: int | None):
+                   batch_pixels: int | None, threads: int | None, ensemble: int = 1):
     """The model to run (loaded once; the shipped defaults each when first needed) and TensorFlow's thread count."""
     from denoise.errors import UsageError
     from denoise.model_files import read_metadata
@@ -105,7 +107,7 @@ def _load_denoiser(model: Path | None, noise_kind: str | None, precision: str, t
     from denoise.inference import DefaultDenoiser, load_denoiser
 
     # The batch code owns the pixels it hands over, so a lone large image may be cleaned in place.
-    options = {"tile": tile, "reuse_input": True, "precision": precision,
+    options = {"tile": tile, "reuse_input": True, "precision": precision, "ensemble": ensemble,
                **({"max_batch_pixels": batch_pixels} if batch_pixels else {})}
     if model is None:
         return DefaultDenoiser(noise_kind, **options), threads
