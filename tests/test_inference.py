@@ -234,3 +234,17 @@ def test_an_ensemble_of_two_is_the_image_and_its_transpose_also_tiled_in_place()
 def test_an_ensemble_size_outside_one_to_eight_is_refused():
     with pytest.raises(ValueError, match="from 1 to 8"):
         Denoiser(tiny_unet(1), ensemble=9)
+
+
+@pytest.mark.parametrize("size", [(48, 32), (152, 128)])
+def test_an_ensemble_on_a_colour_photo_in_the_opponent_space_gives_the_same_output_in_place(size):
+    model = tiny_unet(1, depth=2)
+    colour = as_float(smooth_image(size[0], size[1], 3, seed=8))
+    options = {"tile": 48, "margin": 48, "colour_space": "opponent"}
+    (single,) = Denoiser(model, **options)([colour.copy()])
+    (expected,) = Denoiser(model, ensemble=2, **options)([colour.copy()])
+    assert np.abs(expected - single).max() > 1e-3
+    owned = colour.copy()
+    (result,) = Denoiser(model, reuse_input=True, ensemble=2, **options)([owned])  # denoise run's path for a photo
+    assert result is owned
+    np.testing.assert_allclose(result, expected, atol=1e-5)
