@@ -197,8 +197,8 @@ class Denoiser:
         for turn in range(1, self.ensemble):  # the identity last: that run may overwrite the input planes
             oriented = [np.ascontiguousarray(_orient(plane, turn)) for plane in planes]  # copies of our own
             outputs = [_orient_back(output, turn) for output in self._run_planes_once(oriented, in_place=True)]
-            if totals is None:
-                totals = [output.astype(np.float32, copy=True) for output in outputs]
+            if totals is None:  # the first turn's outputs are ours (model outputs, or the copies cleaned in place)
+                totals = [output if output.flags.writeable else output.astype(np.float32) for output in outputs]
             else:
                 for total, output in zip(totals, outputs):
                     total += output
