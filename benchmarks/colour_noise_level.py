@@ -17,6 +17,7 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
+from quality import read_folder  # benchmarks/ is on the path when this script runs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -31,17 +32,15 @@ def main() -> None:
 
     import denoise.inference as inference
     from denoise.evaluation import noisy_copies, psnr
-    from denoise.images import IMAGE_SUFFIXES, read_image
     from denoise.model_files import default_model_path
     from denoise.noise import parse_noise
 
     denoiser = inference.load_denoiser(args.model or default_model_path(3, "gaussian"), precision="auto")
     if not denoiser.opponent:
         parser.error(f"{args.model} does not clean colour images in the opponent space (a blind gray model does)")
-    files = sorted(p for p in args.clean.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.name[0] != ".")
-    clean = [read_image(path).pixels for path in files]
+    clean = list(read_folder(args.clean).values())  # the same images, in the same order, as quality.py reads
     measure = inference.noise_sigma
-    print(f"{len(files)} images from {args.clean}; PSNR dB")
+    print(f"{len(clean)} images from {args.clean}; PSNR dB")
     for sigma in args.noise:
         noisy = [np.round(n * 255) / 255 for n in noisy_copies(clean, parse_noise(f"gaussian:{sigma:g}"), args.seed)]
         measured: list[float] = []
