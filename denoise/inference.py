@@ -24,7 +24,6 @@ from denoise.errors import ModelError, NoiseSpecError
 from denoise.models import (
     fixed_size,
     is_impulse_model,
-    is_opponent_model,
     model_channels,
     planes_per_pixel,
     size_multiple,
@@ -93,8 +92,6 @@ class Denoiser:
         if colour_space not in COLOUR_SPACES:
             raise ValueError(f"colour_space must be one of {COLOUR_SPACES}, not {colour_space!r}")
         self.opponent = colour_space == "opponent" and self.channels == 1 and not self.impulse
-        # An opponent-unet cleans in the opponent planes itself; the clipping bias is undone after it all the same.
-        self.unclips_rgb = is_opponent_model(model)
         tile = tile or (BFLOAT16_TILE if self.precision == "bfloat16" else DEFAULT_TILE)
         self.tile = _round_up(max(tile, self.multiple), self.multiple)
         self.margin = _round_up(margin, self.multiple)
@@ -105,20 +102,9 @@ class Denoiser:
         """Denoise each image; images of the same shape are run together in batches."""
         if self.reuse_input and len(images) == 1 and self._owned_colour_for_gray_model(images[0]):
             return [self._clean_channels_in_place(images[0])]
-        samples = [self._noisy_samples(image) for image in images]  # before a run in place overwrites the image
         planes, owners = self._split_channels(images)
         results = self._run_planes(planes, in_place=self.reuse_input and len(images) == 1)
-        return [self._merge_channels(image, [results[i] for i in owners[k]], samples[k])
-                for k, image in enumerate(images)]
-
-    def _noisy_samples(self, image) -> np.ndarray | None:
-        """The noisy opponent planes at every stride-th pixel of every stride-th row (residual_stride), which the
-        noise level is read from before the clipping bias is undone; None where that does not follow."""
-        image = _as_hwc(image)
-        if not (self._in_opponent_space(image) or (self.unclips_rgb and image.shape[-1] == 3)):
-            return None
-        stride = residual_stride(*image.shape[:2])
-        return to_opponent(image[::stride, ::stride])
+        return [self._merge_channels(image, [results[i] for i in owners[k]]) for k, image in enumerate(images)]
 
     def _owned_colour_for_gray_model(self, image) -> bool:
         return (self.channels == 1 and isinstance(image, np.ndarray) and image.dtype == np.float32
@@ -184,15 +170,12 @@ class Denoiser:
             planes.extend(np.ascontiguousarray(part, dtype=np.float32) for part in parts)
         return planes, owners
 
-    def _merge_channels(self, image, outputs, noisy_samples=None):
+    def _merge_channels(self, image, outputs):
         image = _as_hwc(image)
-        stride = residual_stride(*image.shape[:2])
         if len(outputs) > 1 and self._in_opponent_space(image):
             merged = np.concatenate(outputs, axis=-1)
-            self._back_from_opponent(merged, noisy_samples, stride)
-        elif noisy_samples is not None:  # an opponent-unet's RGB output
-            merged = outputs[0] if outputs[0].flags.writeable else outputs[0].copy()
-            unclip(merged, noise_sigma(noisy_samples, to_opponent(merged[::stride, ::stride])))
+            stride = residual_stride(*image.shape[:2])
+            self._back_from_opponent(merged, to_opponent(image[::stride, ::stride]), stride)
         elif len(outputs) > 1:
             merged = np.concatenate(outputs, axis=-1)
             whole = self._whole_impulse_pixels(image)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from denoise.colour import FROM_OPPONENT, OFFSET, TO_OPPONENT
 from denoise.detection import EXTREME_HIGH, EXTREME_LOW
 
 
@@ -67,74 +66,14 @@ class ChannelsToBatch(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="denoise")
 class BatchToChannels(layers.Layer):
-    """The inverse of ChannelsToBatch (or of ChromaPairs, count=2) for the network's 1-channel outputs:
-    (count B, H, W, 1) back to (B, H, W, count)."""
-
-    def __init__(self, count: int = 3, **kwargs):
-        super().__init__(**kwargs)
-        self.count = count
-
-    def get_config(self):
-        return {**super().get_config(), "count": self.count}
+    """The inverse of ChannelsToBatch for the network's 1-channel outputs: (3B, H, W, 1) back to (B, H, W, 3)."""
 
     def call(self, planes):
         import tensorflow as tf
 
         shape = tf.shape(planes)
-        stacked = tf.reshape(planes, tf.stack([self.count, -1, shape[1], shape[2]]))  # (count, B, H, W)
+        stacked = tf.reshape(planes, tf.stack([3, -1, shape[1], shape[2]]))  # (3, B, H, W)
         return tf.transpose(stacked, [1, 2, 3, 0])
-
-
-@keras.saving.register_keras_serializable(package="denoise")
-class OpponentColours(layers.Layer):
-    """RGB to the opponent planes of colour.py (Y, then two colour differences shifted into [0, 1]), or back with
-    inverse=True: the same fixed transform as `denoise run` applies around a gray model, inside a colour model."""
-
-    def __init__(self, inverse: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        self.inverse = inverse
-
-    def get_config(self):
-        return {**super().get_config(), "inverse": self.inverse}
-
-    def call(self, image):
-        if self.inverse:
-            return keras.ops.matmul(image - OFFSET, FROM_OPPONENT.T)
-        return keras.ops.matmul(image, TO_OPPONENT.T) + OFFSET
-
-
-@keras.saving.register_keras_serializable(package="denoise")
-class Planes(layers.Layer):
-    """Channels start..stop-1 of an image (a slice that loads without Lambda)."""
-
-    def __init__(self, start: int = 0, stop: int = 1, **kwargs):
-        super().__init__(**kwargs)
-        self.start, self.stop = start, stop
-
-    def get_config(self):
-        return {**super().get_config(), "start": self.start, "stop": self.stop}
-
-    def call(self, image):
-        return image[..., self.start : self.stop]
-
-
-@keras.saving.register_keras_serializable(package="denoise")
-class ChromaPairs(layers.Layer):
-    """Each colour-difference plane beside the cleaned brightness plane, as its own 2-channel image.
-
-    Inputs: opponent planes (B, H, W, 3) and the cleaned Y (B, H, W, 1); output (2B, H, W, 2), so one network
-    cleans both colour differences, each guided by where the brightness has edges and where it is flat.
-    """
-
-    def call(self, inputs):
-        import tensorflow as tf
-
-        planes, luma = inputs
-        chroma = tf.transpose(planes[..., 1:], [3, 0, 1, 2])  # (2, B, H, W)
-        guide = tf.broadcast_to(luma[..., 0][None], tf.shape(chroma))
-        pairs = tf.stack([chroma, guide], axis=-1)  # (2, B, H, W, 2)
-        shape = tf.shape(pairs)
-        return tf.reshape(pairs, tf.stack([-1, shape[2], shape[3], 2]))
 
 
 def _extreme(values):

@@ -22,21 +22,14 @@ from denoise.errors import ModelError
 from denoise.layers import (
     BatchToChannels,
     ChannelsToBatch,
-    ChromaPairs,
     DepthToSpace,
     FillImpulses,
     KeepUncorrupted,
-    OpponentColours,
-    Planes,
     SpaceToDepth,
 )
 from denoise.model_files import METADATA_NAME, read_metadata
 
-ARCHITECTURES = ("unet", "guided-unet", "opponent-unet", "conv", "dense")
-# Colour architectures that a trained gray unet can start (transfer_weights), and that need 3 channels.
-GROWN_FROM_GRAY = ("guided-unet", "opponent-unet")
-# The opponent-unet's brightness network: the gray model it was grown from, kept as it is (not trained).
-LUMA_PREFIX = "luma_"
+ARCHITECTURES = ("unet", "guided-unet", "conv", "dense")
 
 
 def build_model(arch: str, channels: int, *, width: int = 32, depth: int = 3, fine_blocks: int = 0,
@@ -49,14 +42,10 @@ def build_model(arch: str, channels: int, *, width: int = 32, depth: int = 3, fi
     """
     if arch == "unet":
         return build_unet(channels, width=width, depth=depth, fine_blocks=fine_blocks, impulse=impulse)
-    if arch in GROWN_FROM_GRAY and channels != 3:
-        raise ModelError(f"The {arch} architecture is for colour images (3 channels); use unet for gray ones.")
     if arch == "guided-unet":
+        if channels != 3:
+            raise ModelError("The guided-unet architecture is for colour images (3 channels); use unet for gray ones.")
         return build_guided_unet(width=width, depth=depth, fine_blocks=fine_blocks, impulse=impulse)
-    if arch == "opponent-unet":
-        if impulse:
-            raise ModelError("The opponent-unet architecture is for Gaussian noise; use unet for salt-and-pepper.")
-        return build_opponent_unet(width=width, depth=depth, fine_blocks=fine_blocks)
     if arch == "conv":
         return build_conv_autoencoder(channels, width=width, impulse=impulse)
     if arch == "dense":
@@ -66,11 +55,6 @@ def build_model(arch: str, channels: int, *, width: int = 32, depth: int = 3, fi
 
 def is_impulse_model(model: keras.Model) -> bool:
     return any(isinstance(layer, KeepUncorrupted) for layer in model.layers)
-
-
-def is_opponent_model(model: keras.Model) -> bool:
-    """An opponent-unet: it converts colour images to opponent planes and back itself."""
-    return any(isinstance(layer, OpponentColours) for layer in model.layers)
 
 
 def _network_input(noisy, impulse: bool):
@@ -127,82 +111,51 @@ def build_guided_unet(*, width: int = 32, depth: int = 3, fine_blocks: int = 0,
     return _model(noisy, clean, f"guided_unet_w{width}_d{depth}{_fine_suffix(fine_blocks)}", impulse)
 
 
-def build_opponent_unet(*, width: int = 32, depth: int = 3, fine_blocks: int = 0) -> keras.Model:
-    """Colour model in an opponent colour space: a gray U-Net cleans the brightness Y, a second one each colour
-    difference, seeing the cleaned Y beside it.
-
-    `denoise run` cleans colour photos with a gray model in the same planes (colour.py); this adds what CBM3D takes
-    from luma: colour differences carry half the error there (CSet5, sigma 15), and where they change is mostly
-    where the brightness changes. The brightness network (layers named LUMA_PREFIX + a gray unet's) is meant to be
-    a trained gray model, copied by transfer_weights and not trained further; the chroma network starts as the same
-    gray model with zero weights on the guide, so a new model first computes exactly what the gray one did per
-    plane. It costs the same as the gray model run on three planes. RGB in, RGB out.
-    """
-    noisy = keras.Input((None, None, 3), name="noisy")
-    planes = OpponentColours(name="to_opponent")(noisy)
-    luma = Planes(0, 1, name="luma_plane")(planes)
-    luma_clean = layers.Subtract(name="luma_clean")(
-        [luma, _unet_noise(luma, 1, width, depth, fine_blocks, prefix=LUMA_PREFIX)])
-    pairs = ChromaPairs(name="chroma_pairs")([planes, luma_clean])
-    chroma_noise = BatchToChannels(2, name="chroma_noise")(_unet_noise(pairs, 1, width, depth, fine_blocks))
-    chroma_clean = layers.Subtract(name="chroma_clean")([Planes(1, 3, name="chroma_planes")(planes), chroma_noise])
-    cleaned = layers.Concatenate(name="opponent_clean")([luma_clean, chroma_clean])
-    clean = OpponentColours(inverse=True, name="clean")(cleaned)
-    return keras.Model(noisy, clean, name=f"opponent_unet_w{width}_d{depth}{_fine_suffix(fine_blocks)}")
-
-
 def _fine_suffix(fine_blocks: int) -> str:
     return f"_f{fine_blocks}" if fine_blocks else ""
 
 
-def _unet_noise(image, out_channels: int, width: int, depth: int, fine_blocks: int = 0, prefix: str = ""):
+def _unet_noise(image, out_channels: int, width: int, depth: int, fine_blocks: int = 0):
     """The U-Net body: the noise it estimates in `out_channels` channels, at the input's resolution.
 
     fine_blocks residual blocks after the last up block add capacity where fine detail is told from noise (the
     finest scale has the fewest filters and costs the most per filter); each starts as the identity, so a model
     with them can be grown from one without (transfer_weights) and first computes exactly what that one did.
-    prefix starts every layer name, for a model holding two U-Nets.
     """
-    x = SpaceToDepth(2, name=f"{prefix}fold")(image)
+    x = SpaceToDepth(2, name="fold")(image)
     skips = []
     for level in range(depth):
-        x = _conv_block(x, width * 2**level, name=f"{prefix}down{level}")
+        x = _conv_block(x, width * 2**level, name=f"down{level}")
         skips.append(x)
-        x = layers.Conv2D(width * 2 ** (level + 1), 2, strides=2, name=f"{prefix}downsample{level}")(x)
-    x = _conv_block(x, width * 2**depth, name=f"{prefix}bottom")
+        x = layers.Conv2D(width * 2 ** (level + 1), 2, strides=2, name=f"downsample{level}")(x)
+    x = _conv_block(x, width * 2**depth, name="bottom")
     for level in reversed(range(depth)):
-        x = layers.Conv2DTranspose(width * 2**level, 2, strides=2, name=f"{prefix}upsample{level}")(x)
-        x = layers.Add(name=f"{prefix}skip{level}")([x, skips[level]])
-        x = _conv_block(x, width * 2**level, name=f"{prefix}up{level}")
+        x = layers.Conv2DTranspose(width * 2**level, 2, strides=2, name=f"upsample{level}")(x)
+        x = layers.Add(name=f"skip{level}")([x, skips[level]])
+        x = _conv_block(x, width * 2**level, name=f"up{level}")
     for block in range(fine_blocks):
-        x = _residual_block(x, width, name=f"{prefix}fine{block}")
-    x = layers.Conv2D(4 * out_channels, 3, padding="same", name=f"{prefix}noise_folded")(x)
-    return DepthToSpace(2, name=f"{prefix}unfold")(x)
+        x = _residual_block(x, width, name=f"fine{block}")
+    x = layers.Conv2D(4 * out_channels, 3, padding="same", name="noise_folded")(x)
+    return DepthToSpace(2, name="unfold")(x)
 
 
 def transfer_weights(source: keras.Model, target: keras.Model) -> None:
     """Copy every weighted layer of `source` into the layer of the same name in `target`.
 
     The two models share an architecture, give or take the weightless impulse layers, or `source` is a gray unet
-    and `target` a guided-unet or opponent-unet (GROWN_FROM_GRAY): then the first convolution's kernel is copied
-    onto the plane's own inputs and its guide inputs start at zero, and an opponent-unet's brightness network gets
-    an exact copy, so the new model first computes exactly what the gray one did.
+    and `target` a guided-unet: then the first convolution's kernel is copied onto the channel's own inputs and
+    its guide inputs start at zero, so the new model first computes exactly what the gray one did.
     ValueError when a layer is missing or its weights do not fit.
     """
-    names = {layer.name for layer in target.layers}
-    grows_brightness = any(name.startswith(LUMA_PREFIX) for name in names) and not any(
-        layer.name.startswith(LUMA_PREFIX) for layer in source.layers)
     for layer in source.layers:
         if not layer.weights:
             continue
-        copies = [layer.name] + ([LUMA_PREFIX + layer.name] if grows_brightness else [])
-        for name in copies:
-            weights = layer.get_weights()
-            destination = target.get_layer(name)
-            wanted = [w.shape for w in destination.get_weights()]
-            if name == "down0_conv1" and wanted[0][2] == 2 * weights[0].shape[2]:
-                weights[0] = _with_zero_guide(weights[0])
-            destination.set_weights(weights)
+        weights = layer.get_weights()
+        destination = target.get_layer(layer.name)
+        wanted = [w.shape for w in destination.get_weights()]
+        if layer.name == "down0_conv1" and wanted[0][2] == 2 * weights[0].shape[2]:
+            weights[0] = _with_zero_guide(weights[0])
+        destination.set_weights(weights)
 
 
 def _with_zero_guide(kernel):
@@ -251,18 +204,11 @@ def with_bfloat16_compute(model: keras.Model) -> keras.Model:
     if not convolutions:
         return model
     for layer in config["layers"][1 : convolutions[-1]]:
-        if layer["class_name"] not in _FLOAT32_ALWAYS and not layer["config"]["name"].endswith(_FLOAT32_ENDINGS):
+        if layer["class_name"] not in ("InputLayer", "FillImpulses"):  # the fill's values reach the output
             layer["config"]["dtype"] = "mixed_bfloat16"
     copy = model.__class__.from_config(config)
     copy.set_weights(model.get_weights())
     return copy
-
-
-# Layers that carry image values rather than features (the fill's values reach the output; an opponent-unet's
-# planes and its brightness network's result are subtracted from and passed on), and the noise-writing tail of a
-# U-Net body that is not the model's last (an opponent-unet's brightness network).
-_FLOAT32_ALWAYS = ("InputLayer", "FillImpulses", "OpponentColours", "Planes", "Subtract", "Concatenate")
-_FLOAT32_ENDINGS = ("noise_folded", "unfold")
 
 
 def with_weights_in(model: keras.Model, dtype: str) -> keras.Model:
@@ -279,12 +225,10 @@ def with_weights_in(model: keras.Model, dtype: str) -> keras.Model:
 
 def size_multiple(model: keras.Model) -> int:
     """Height and width of inputs must be multiples of this (1 when any size works)."""
-    # An opponent-unet's brightness network runs beside its chroma network, on the same grid: count one of them.
-    path = [layer for layer in model.layers if not layer.name.startswith(LUMA_PREFIX)]
-    folds = sum(isinstance(layer, SpaceToDepth) for layer in path)
+    folds = sum(isinstance(layer, SpaceToDepth) for layer in model.layers)
     strided = sum(
         isinstance(layer, (layers.MaxPooling2D, layers.Conv2D)) and max(getattr(layer, "strides", (1,))) > 1
-        for layer in path
+        for layer in model.layers
     )
     return 2 ** (folds + strided)
 
@@ -295,9 +239,8 @@ def fine_block_count(model: keras.Model) -> int:
 
 
 def planes_per_pixel(model: keras.Model) -> int:
-    """How many image planes the networks run per input pixel: 3 for a guided-unet (one per channel) or an
-    opponent-unet (brightness, then two colour differences), else 1."""
-    return 3 if any(isinstance(layer, (ChannelsToBatch, ChromaPairs)) for layer in model.layers) else 1
+    """How many image planes the network runs per input pixel: 3 for a guided-unet (one per channel), else 1."""
+    return 3 if any(isinstance(layer, ChannelsToBatch) for layer in model.layers) else 1
 
 
 def fixed_size(model: keras.Model) -> tuple[int, int] | None:

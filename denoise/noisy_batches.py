@@ -8,24 +8,17 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from denoise.colour import FROM_OPPONENT, TO_OPPONENT
 from denoise.noise import GAUSSIAN, NoiseSpec
-
-# Colour detail boost (make_pipeline's colour_detail): the colour differences of a chosen patch are multiplied by a
-# gain drawn from this range, and get this much (a normal draw's scale) of the patch's brightness detail added.
-DETAIL_GAIN = (1.0, 3.0)
-DETAIL_MIX = 0.3
 
 
 def make_pipeline(images: np.ndarray, noise: NoiseSpec, batch_size: int, seed: int, first_step: int = 0,
-                  crop_size: int | None = None, clean_fraction: float = 0.0, colour_detail: float = 0.0):
+                  crop_size: int | None = None, clean_fraction: float = 0.0):
     """An endless tf.data stream of (noisy, clean) float batches: shuffled, flipped, with new noise every step.
 
     The noise of step k depends only on (seed, k), so runs are reproducible and a resumed run continues the
     sequence instead of repeating it. With crop_size, every patch is cropped at a new random position each time it
     is drawn: from a few hundred images the network then sees far more distinct patches than a fixed grid gives.
-    clean_fraction of the patches (drawn at random) get no noise at all. colour_detail of the colour patches get more
-    colour detail (boost_colour_detail).
+    clean_fraction of the patches (drawn at random) get no noise at all.
     """
     clean = tf.data.Dataset.from_tensor_slices(images)
     clean = clean.shuffle(min(len(images), 20_000), seed=seed, reshuffle_each_iteration=True).repeat()
@@ -39,14 +32,13 @@ def make_pipeline(images: np.ndarray, noise: NoiseSpec, batch_size: int, seed: i
     clean = clean.batch(batch_size, drop_remainder=True)
     steps = tf.data.Dataset.counter(start=first_step)
     pairs = tf.data.Dataset.zip((clean, steps)).map(
-        lambda batch, step: _noisy_pair(batch, tf.stack([tf.cast(seed, tf.int64), step]), noise, clean_fraction,
-                                        colour_detail),
+        lambda batch, step: _noisy_pair(batch, tf.stack([tf.cast(seed, tf.int64), step]), noise, clean_fraction),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     return pairs.prefetch(tf.data.AUTOTUNE)
 
 
-def _noisy_pair(batch, seed, noise: NoiseSpec, clean_fraction: float = 0.0, colour_detail: float = 0.0):
+def _noisy_pair(batch, seed, noise: NoiseSpec, clean_fraction: float = 0.0):
     seeds = tf.random.experimental.stateless_split(seed, 5)
     clean = tf.cast(batch, tf.float32) / 255.0
     clean = tf.image.stateless_random_flip_left_right(clean, seeds[0])
@@ -54,37 +46,12 @@ def _noisy_pair(batch, seed, noise: NoiseSpec, clean_fraction: float = 0.0, colo
     if clean.shape[1] == clean.shape[2]:  # square patches: also transpose, for all 8 orientations
         transpose = tf.random.stateless_uniform([], seeds[2]) < 0.5
         clean = tf.cond(transpose, lambda: tf.transpose(clean, [0, 2, 1, 3]), lambda: clean)
-    if colour_detail > 0 and clean.shape[-1] == 3:  # seeded like clean_fraction's draw, from its own fold
-        clean = boost_colour_detail(clean, tf.random.experimental.stateless_fold_in(seeds[2], 2), colour_detail)
     noisy = add_noise_tf(clean, noise, seeds[3], seeds[4])
     if clean_fraction > 0:  # its own seed, folded from one already drawn, so the other draws stay as they were
         draws = tf.random.stateless_uniform([tf.shape(clean)[0], 1, 1, 1], tf.random.experimental.stateless_fold_in(
             seeds[2], 1))
         noisy = tf.where(draws < clean_fraction, tf.round(clean * 255.0) / 255.0, noisy)
     return noisy, clean
-
-
-def boost_colour_detail(clean, seed, share: float):
-    """Gives `share` of the RGB patches in a batch (drawn at random) more colour detail, keeping their brightness.
-
-    Photos of landscapes and people, like CBSD432's, hold about 50 times less detail in their colour differences than
-    in their brightness (gradient energy; 100 CBSD432 images reduced 2x: 2% and 0.6%), while colourful test images
-    hold 7-30% (CSet5's Peppers: 32%). A colour model trained on the first learns that colour detail is noise and
-    smooths it away on the second. Here each chosen patch's two colour-difference planes (colour.py's opponent
-    space) are multiplied by a gain from DETAIL_GAIN and get a random share of the patch's brightness detail, so
-    colour edges of all strengths appear, mostly where the brightness has edges too, as in real colourful scenes.
-    Values are clipped back into [0, 1], as saturated colours are in photos.
-    """
-    seeds = tf.random.experimental.stateless_split(seed, 3)
-    planes = tf.einsum("bhwc,dc->bhwd", clean, tf.constant(TO_OPPONENT))
-    luma, chroma = planes[..., :1], planes[..., 1:]
-    count = tf.shape(clean)[0]
-    gain = tf.random.stateless_uniform(tf.stack([count, 1, 1, 2]), seeds[0], *DETAIL_GAIN)
-    mix = tf.random.stateless_normal(tf.stack([count, 1, 1, 2]), seeds[1]) * DETAIL_MIX
-    chroma = gain * chroma + mix * (luma - tf.reduce_mean(luma, axis=[1, 2], keepdims=True))
-    boosted = tf.einsum("bhwc,dc->bhwd", tf.concat([luma, chroma], axis=-1), tf.constant(FROM_OPPONENT))
-    chosen = tf.random.stateless_uniform(tf.stack([count, 1, 1, 1]), seeds[2]) < share
-    return tf.where(chosen, tf.clip_by_value(boosted, 0.0, 1.0), clean)
 
 
 def add_noise_tf(clean, noise: NoiseSpec, level_seed, pixel_seed):

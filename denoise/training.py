@@ -30,8 +30,6 @@ from denoise.inference import Denoiser
 from denoise.losses import LOSSES, loss_function
 from denoise.model_files import check_model_file_name, read_metadata
 from denoise.models import (
-    GROWN_FROM_GRAY,
-    LUMA_PREFIX,
     build_model,
     fine_block_count,
     is_impulse_model,
@@ -71,7 +69,6 @@ class TrainConfig:
     learning_rate: float = 1e-3
     lr_schedule: str = "cosine"
     clean_fraction: float = 0.0  # this share of patches gets no noise: the model learns to leave clean images be
-    colour_detail: float = 0.0  # this share of colour patches gets more colour detail (noisy_batches.py)
     loss: str = "mse"  # or "psnr": each patch's error in dB, so light noise weighs as much as heavy (losses.py)
     validation_fraction: float = 0.1
     seed: int = 0
@@ -131,8 +128,7 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
     remove_unfinished_saves(config.out)  # a killed run's half-written saves (the checkpoint's temps match too)
     validation = _validation_set(data.validation, config)
     pipeline = make_pipeline(train_images, config.noise, config.batch_size, config.seed, start_epoch * steps,
-                             crop_size=config.crop_size, clean_fraction=config.clean_fraction,
-                             colour_detail=config.colour_detail)
+                             crop_size=config.crop_size, clean_fraction=config.clean_fraction)
     saver = _EpochEnd(config, validation, data.notes, channels, best, on_epoch)
     result = TrainResult(config.out, start_epoch, best, dataset_notes=data.notes)
     try:
@@ -211,9 +207,7 @@ def _set_trainable(model, freeze_core: bool) -> None:
     if freeze_core and not all(name in {layer.name for layer in model.layers} for name in EDGE_LAYERS):
         raise UsageError("--freeze-core needs a unet or guided-unet model.")
     for layer in model.layers:
-        # An opponent-unet's brightness network stays the gray model it was grown from: trained on colour photos
-        # (CBSD432, JPEGs), a colour model's brightness got worse on CSet5 (docs/model-search.md, stop 8).
-        layer.trainable = (not freeze_core or layer.name in EDGE_LAYERS) and not layer.name.startswith(LUMA_PREFIX)
+        layer.trainable = not freeze_core or layer.name in EDGE_LAYERS
 
 
 def _best_so_far(checkpoint_state: dict, out: Path) -> float | None:
@@ -243,7 +237,7 @@ def _inherit_architecture(config: TrainConfig) -> TrainConfig:
     start_arch = earlier.get("arch")
     if config.arch is None:
         keep["arch"] = start_arch
-    elif start_arch and config.arch != start_arch and not (start_arch == "unet" and config.arch in GROWN_FROM_GRAY):
+    elif start_arch and config.arch != start_arch and (start_arch, config.arch) != ("unet", "guided-unet"):
         raise UsageError(f"--arch {config.arch} cannot start from {config.init_from}, a {start_arch} model; "
                          "leave out --arch to keep its architecture.")
     return dataclasses.replace(config, **keep)
@@ -252,7 +246,7 @@ def _inherit_architecture(config: TrainConfig) -> TrainConfig:
 def _starting_model(config: TrainConfig, channels: int):
     """The model to fine-tune: its architecture and weights, checked against the data's channel count."""
     model, _ = load_model(config.init_from)
-    grows_into_colour = config.arch in GROWN_FROM_GRAY and model_channels(model) == 1
+    grows_into_colour = config.arch == "guided-unet" and model_channels(model) == 1
     if model_channels(model) != channels and not grows_into_colour:
         raise UsageError(f"{config.init_from} takes {model_channels(model)}-channel images but the data has "
                          f"{channels}; pass --channels or start from a matching model.")
@@ -278,8 +272,6 @@ def _check_config(config: TrainConfig) -> None:
         raise UsageError(f"Unknown --lr-schedule {config.lr_schedule!r}. Choose one of: {', '.join(LR_SCHEDULES)}.")
     if not 0 <= config.clean_fraction < 1:
         raise UsageError(f"--clean-fraction must lie in 0..1 (below 1), not {config.clean_fraction}.")
-    if not 0 <= config.colour_detail <= 1:
-        raise UsageError(f"--colour-detail must lie in 0..1, not {config.colour_detail}.")
     for name in ("epochs", "batch_size", "patch_size"):
         if getattr(config, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1.")

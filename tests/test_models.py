@@ -4,7 +4,6 @@ import keras
 import numpy as np
 import pytest
 
-from denoise.colour import from_opponent, to_opponent
 from denoise.errors import ModelError
 from denoise.layers import FillImpulses
 from denoise.model_files import describe_model_file, read_metadata
@@ -13,7 +12,6 @@ from denoise.models import (
     fine_block_count,
     fixed_size,
     load_model,
-    planes_per_pixel,
     save_model,
     size_multiple,
     transfer_weights,
@@ -22,8 +20,7 @@ from denoise.models import (
 
 
 @pytest.mark.parametrize("arch, channels, shape", [("unet", 1, (32, 48)), ("unet", 3, (16, 16)),
-                                                   ("guided-unet", 3, (16, 24)), ("opponent-unet", 3, (16, 24)),
-                                                   ("conv", 3, (24, 20)),
+                                                   ("guided-unet", 3, (16, 24)), ("conv", 3, (24, 20)),
                                                    ("dense", 1, (28, 28))])
 def test_every_architecture_saves_and_loads_to_the_same_output(tmp_path, arch, channels, shape):
     model = build_model(arch, channels, width=4, depth=2)
@@ -45,7 +42,6 @@ def test_unet_predicts_noise_so_an_untrained_output_stays_close_to_the_input():
 def test_size_rules_of_each_architecture():
     assert size_multiple(build_model("unet", 1, width=4, depth=3)) == 16
     assert size_multiple(build_model("unet", 1, width=4, depth=2)) == 8
-    assert size_multiple(build_model("opponent-unet", 3, width=4, depth=2)) == 8  # two U-Nets side by side
     assert size_multiple(build_model("conv", 1, width=4)) == 4
     assert fixed_size(build_model("dense", 1)) == (28, 28)
     assert fixed_size(build_model("unet", 1, width=4)) is None
@@ -57,19 +53,13 @@ def test_dense_baseline_is_the_classic_784_32_784():
 
 
 def test_unknown_architecture_lists_the_choices():
-    with pytest.raises(ModelError, match="unet, guided-unet, opponent-unet, conv, dense"):
+    with pytest.raises(ModelError, match="unet, guided-unet, conv, dense"):
         build_model("transformer", 1)
 
 
-@pytest.mark.parametrize("arch", ["guided-unet", "opponent-unet"])
-def test_colour_architectures_are_for_colour_images_only(arch):
+def test_guided_unet_is_for_colour_images_only():
     with pytest.raises(ModelError, match="colour images"):
-        build_model(arch, 1)
-
-
-def test_the_opponent_unet_is_for_gaussian_noise_only():
-    with pytest.raises(ModelError, match="Gaussian"):
-        build_model("opponent-unet", 3, impulse=True)
+        build_model("guided-unet", 1)
 
 
 def _randomized(model, seed=0):
@@ -98,40 +88,6 @@ def test_a_guided_unet_sees_the_other_channels_and_treats_red_green_and_blue_ali
     # one set of weights for every channel: permuting the input's channels permutes the output's
     order = [2, 0, 1]
     np.testing.assert_allclose(guided.predict(image[..., order], verbose=0), output[..., order], rtol=1e-4, atol=1e-4)
-
-
-def test_an_opponent_unet_grown_from_a_gray_unet_first_cleans_each_opponent_plane_as_the_gray_one_did():
-    gray = _randomized(build_model("unet", 1, width=4, depth=2))
-    colour = build_model("opponent-unet", 3, width=4, depth=2)
-    transfer_weights(gray, colour)
-    image = np.random.default_rng(1).random((2, 16, 24, 3)).astype(np.float32)
-    planes = np.stack([to_opponent(one) for one in image])
-    per_plane = np.concatenate([gray.predict(planes[..., c : c + 1], verbose=0) for c in range(3)], axis=-1)
-    expected = np.stack([from_opponent(one) for one in per_plane])
-    np.testing.assert_allclose(colour.predict(image, verbose=0), expected, rtol=1e-4, atol=1e-4)
-    assert planes_per_pixel(colour) == 3  # what inference budgets memory for
-
-
-def test_an_opponent_unet_cleans_colour_differences_beside_the_brightness_and_not_the_other_way():
-    colour = build_model("opponent-unet", 3, width=4, depth=2)  # random weights, the guide's included
-    cleaned_planes = keras.Model(colour.input, colour.get_layer("opponent_clean").output)
-    planes = to_opponent(np.random.default_rng(3).random((16, 16, 3)).astype(np.float32))
-    brighter, other_colours = planes.copy(), planes.copy()
-    brighter[..., 0] = 1 - brighter[..., 0]
-    other_colours[..., 1:] = 1 - other_colours[..., 1:]
-    output, from_brighter, from_other_colours = (cleaned_planes.predict(from_opponent(p)[None], verbose=0)[0]
-                                                 for p in (planes, brighter, other_colours))
-    assert np.abs(from_brighter[..., 1:] - output[..., 1:]).max() > 1e-3  # chroma sees the brightness...
-    np.testing.assert_allclose(from_other_colours[..., 0], output[..., 0], atol=1e-5)  # ...not the other way
-
-
-def test_bfloat16_compute_keeps_an_opponent_unets_image_values_in_float32():
-    copy = with_bfloat16_compute(build_model("opponent-unet", 3, width=4, depth=2))
-    policies = {layer.name: layer.dtype_policy.name for layer in copy.layers}
-    for name in ("to_opponent", "luma_plane", "luma_noise_folded", "luma_unfold", "luma_clean", "chroma_planes",
-                 "chroma_clean", "opponent_clean", "clean", "noise_folded"):
-        assert policies[name] == "float32", name
-    assert policies["luma_down0_conv1"] == policies["down0_conv1"] == "mixed_bfloat16"
 
 
 @pytest.mark.parametrize("arch, channels", [("unet", 1), ("guided-unet", 3)])

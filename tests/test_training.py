@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from factories import smooth_image, write_image_folder
 
-from denoise.colour import to_opponent
 from denoise.errors import TrainingError, UsageError
 from denoise.models import fine_block_count, is_impulse_model, load_model, save_model
 from denoise.noise import parse_noise
@@ -48,35 +47,6 @@ def test_pipeline_leaves_the_clean_fraction_of_patches_without_noise():
     assert 16 <= sum(untouched) <= 48  # about half, drawn at random
     noisy, clean = first_batch(make_pipeline(patches, noise, 64, seed=0))
     assert not any(np.array_equal(n, c) for n, c in zip(noisy, clean))
-
-
-def _colour_detail(batch):
-    """Gradient energy of each patch's colour-difference planes over that of its brightness."""
-    planes = np.stack([to_opponent(patch) for patch in batch.astype(np.float32)])
-    energy = (np.diff(planes, axis=1) ** 2).mean(axis=(1, 2)) + (np.diff(planes, axis=2) ** 2).mean(axis=(1, 2))
-    return energy[:, 1:].sum(axis=-1) / energy[:, 0]
-
-
-def test_pipeline_gives_the_colour_detail_share_of_colour_patches_more_colour_detail_and_the_same_brightness():
-    # like a landscape photo: brightness detail, and colour that barely changes with it
-    gray = np.stack([smooth_image(16, 16, 1, seed=s) for s in range(64)]).astype(np.float32)
-    patches = np.round(gray * np.array([1.0, 0.9, 0.8], np.float32)).astype(np.uint8)
-    noise = parse_noise("gaussian:0")  # no noise: the clean side shows the boost alone
-    _, plain = first_batch(make_pipeline(patches, noise, 64, seed=3))
-    _, boosted = first_batch(make_pipeline(patches, noise, 64, seed=3, colour_detail=1.0))
-    _, half = first_batch(make_pipeline(patches, noise, 64, seed=3, colour_detail=0.5))
-    more = _colour_detail(boosted) / _colour_detail(plain)
-    assert np.median(more) > 5 and np.mean(more > 1.2) > 0.9  # gains and mixes are drawn: a few stay close
-    unclipped = (boosted > 0) & (boosted < 1)
-    kept = unclipped.all(axis=-1)
-    brightness = lambda batch: batch.mean(axis=-1)[kept]  # noqa: E731
-    np.testing.assert_allclose(brightness(boosted), brightness(plain), atol=1e-5)
-    changed = [not np.array_equal(h, p) for h, p in zip(half, plain)]
-    assert 16 <= sum(changed) <= 48  # about half, drawn at random
-    gray_patches = np.stack([smooth_image(16, 16, 1, seed=s) for s in range(8)])
-    a = first_batch(make_pipeline(gray_patches, noise, 8, seed=3))[1]
-    b = first_batch(make_pipeline(gray_patches, noise, 8, seed=3, colour_detail=1.0))[1]
-    assert np.array_equal(a, b)  # gray images have no colour to boost
 
 
 def test_pipeline_salt_and_pepper_hits_the_requested_fraction(patches):
@@ -277,21 +247,6 @@ def test_a_colour_guided_unet_can_start_from_a_gray_unet(clean_folder, tmp_path)
     image = np.random.default_rng(0).random((1, 32, 32, 3)).astype(np.float32)
     per_channel = np.concatenate([start.predict(image[..., c : c + 1], verbose=0) for c in range(3)], axis=-1)
     np.testing.assert_allclose(tuned.predict(image, verbose=0), per_channel, atol=1e-3)
-
-
-def test_an_opponent_unet_grown_from_a_gray_unet_trains_only_its_colour_difference_network(clean_folder, tmp_path):
-    gray = tmp_path / "gray.keras"
-    train(config_for(clean_folder, gray, epochs=1, steps_per_epoch=2))
-    colour = tmp_path / "colour.keras"
-    train(config_for(clean_folder, colour, arch="opponent-unet", channels=3, epochs=1, steps_per_epoch=3,
-                     init_from=gray))
-    start, (tuned, metadata) = load_model(gray)[0], load_model(colour)
-    assert metadata["architecture"] == "opponent-unet" and metadata["channels"] == 3
-    for layer in (layer for layer in start.layers if layer.weights):
-        for before, brightness, chroma in zip(layer.get_weights(), tuned.get_layer(f"luma_{layer.name}").get_weights(),
-                                              tuned.get_layer(layer.name).get_weights()):
-            np.testing.assert_array_equal(brightness, before)  # the gray model, kept as it was
-            assert before.shape != chroma.shape or not np.array_equal(before, chroma), layer.name
 
 
 def test_freeze_core_trains_only_the_first_and_last_convolutions(clean_folder, tmp_path):

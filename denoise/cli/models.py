@@ -32,10 +32,8 @@ def train(
     noise: NoiseOption = "gaussian:0-50",
     arch: Annotated[Optional[str], typer.Option(
         help="unet (default; with --init-from: that model's), guided-unet (colour: a gray U-Net per channel that "
-             "sees the other channels; can start from a gray unet), opponent-unet (colour: a gray unet cleans "
-             "the brightness and a second one each colour difference beside the cleaned brightness; start it from "
-             "a trained gray unet, whose brightness part is then kept as it is), conv (no skips) or dense "
-             "(784-32-784, 28x28 only).")] = None,
+             "sees the other channels; can start from a gray unet), conv (no skips) or dense (784-32-784, 28x28 "
+             "only).")] = None,
     width: Annotated[int, typer.Option(min=4, help="Filters at the first scale (unet, conv).")] = 32,
     depth: Annotated[int, typer.Option(min=1, max=5, help="Number of downsampling scales (unet).")] = 3,
     fine_blocks: Annotated[Optional[int], typer.Option(min=0, max=16, help=(
@@ -54,10 +52,6 @@ def train(
     lr_schedule: Annotated[str, typer.Option(help="cosine (decays to 2% by the last epoch) or constant.")] = "cosine",
     clean_fraction: Annotated[float, typer.Option(min=0.0, max=0.99, help="Share of patches left without noise, "
                                                   "so a blind model learns to leave clean images as they are.")] = 0.0,
-    colour_detail: Annotated[float, typer.Option(min=0.0, max=1.0, help=(
-        "Share of colour patches given more colour detail (their colour differences amplified and mixed with "
-        "brightness detail): photo collections like CBSD432 hold little, and a colour model trained on them "
-        "smooths colourful images."))] = 0.0,
     loss: Annotated[str, typer.Option(help="mse, or psnr: each patch's error in dB, so light noise and clean "
                                            "images weigh as much as heavy noise in blind training.")] = "mse",
     validation_fraction: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.1,
@@ -87,7 +81,7 @@ def train(
         fine_blocks=fine_blocks, channels=channels, epochs=epochs, batch_size=batch_size, patch_size=patch_size,
         crop_size=crop_size,
         steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_schedule=lr_schedule, loss=loss,
-        clean_fraction=clean_fraction, colour_detail=colour_detail,
+        clean_fraction=clean_fraction,
         validation_fraction=validation_fraction, seed=seed, limit=limit, resume=resume, init_from=init_from,
         freeze_core=freeze_core, precision=precision,
         distribute=distribute,
