@@ -41,3 +41,34 @@ def tiny_unet(channels: int = 1, width: int = 4, depth: int = 2, seed: int = 0):
 
     keras.utils.set_random_seed(seed)
     return build_model("unet", channels, width=width, depth=depth)
+
+
+def digit_like_images(count: int, size: int = 28, seed: int = 0) -> np.ndarray:
+    """(count, size, size, 1) uint8 images like MNIST digits: white strokes on a black background, soft edges.
+
+    Two to four random line and arc strokes per image, drawn 4x larger and scaled down, so most pixels are pure
+    black (0) or pure white (255) with a rim of gray, as in MNIST. Content like this is what an impulse detector
+    must not take for salt-and-pepper noise.
+    """
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    scale = 4
+    images = np.zeros((count, size, size, 1), np.uint8)
+    for index in range(count):
+        canvas = Image.new("L", (size * scale, size * scale), 0)
+        draw = ImageDraw.Draw(canvas)
+        lo, hi = 0.2 * size * scale, 0.8 * size * scale
+        for _ in range(int(rng.integers(2, 5))):
+            box = sorted(rng.uniform(lo, hi, 2)), sorted(rng.uniform(lo, hi, 2))
+            width = int(rng.integers(2, 4)) * scale
+            if rng.random() < 0.5:
+                draw.line([(box[0][0], box[1][0]), (box[0][1], box[1][1])], fill=255, width=width)
+            else:
+                start = float(rng.uniform(0, 360))
+                draw.arc([box[0][0], box[1][0], box[0][1] + scale * 4, box[1][1] + scale * 4], start,
+                         start + float(rng.uniform(120, 300)), fill=255, width=width)
+        small = canvas.resize((size, size), Image.Resampling.BOX)
+        # MNIST's strokes saturate: stretch the stroke cores to pure white, as its scanning and normalising did.
+        images[index, ..., 0] = np.clip(np.asarray(small, np.float32) * 1.6, 0, 255).round().astype(np.uint8)
+    return images
