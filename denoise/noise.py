@@ -62,13 +62,21 @@ def parse_noise(text: str) -> NoiseSpec:
 
 
 def parse_noise_kind(text: str) -> str | None:
-    """'auto' (None: detect per image), 'gaussian' or 'salt-and-pepper' (aliases allowed, any level ignored)."""
-    name = text.strip().lower().partition(":")[0]
-    if name == "auto":
-        return None
-    if name not in _ALIASES:
+    """'auto' (None: detect per image), 'gaussian' or 'salt-and-pepper' (aliases allowed); a level is refused.
+
+    The shipped models are blind: they measure the level in each image themselves, so a level given here could only
+    be ignored, and a silently ignored option misleads.
+    """
+    name, sep, level = text.strip().partition(":")
+    name = name.strip().lower()
+    if name != "auto" and name not in _ALIASES:
         raise NoiseSpecError(f"Unknown kind of noise {text!r}. Choose auto, {GAUSSIAN} or {SALT_AND_PEPPER}.")
-    return _ALIASES[name]
+    if sep:
+        kind = "auto" if name == "auto" else _ALIASES[name]
+        raise NoiseSpecError(f"{text!r} gives a noise level, but --noise here only chooses which shipped model "
+                             f"runs: the shipped models measure the level in each image themselves. Leave out "
+                             f"':{level.strip()}' and write --noise {kind}.")
+    return None if name == "auto" else _ALIASES[name]
 
 
 def _parse_level(level_text: str, whole: str) -> tuple[float, float]:

@@ -67,9 +67,15 @@ def test_noise_range_draws_a_level_per_image():
 
 
 @pytest.mark.parametrize("text, kind", [("auto", None), ("gaussian", GAUSSIAN), ("sp", SALT_AND_PEPPER),
-                                        ("salt-and-pepper:0.1", SALT_AND_PEPPER)])
+                                        ("Impulse", SALT_AND_PEPPER)])
 def test_parse_noise_kind(text, kind):
     assert parse_noise_kind(text) == kind
+
+
+@pytest.mark.parametrize("text", ["salt-and-pepper:0.1", "gaussian:25", "gaussian:999", "gaussian:abc"])
+def test_parse_noise_kind_refuses_a_level_instead_of_dropping_it(text):
+    with pytest.raises(NoiseSpecError, match="measure the level in each image themselves. Leave out ':"):
+        parse_noise_kind(text)
 
 
 def test_parse_noise_kind_names_the_choices():
