@@ -1,8 +1,11 @@
 """Clean planned files (plan.py): skip or overwrite, denoise in batches, record every file's fate.
 
-Reading, denoising and writing overlap (pipeline.py), with the memory they hold bounded. The denoiser is any callable taking a list of float32 HxWxC arrays in [0, 1] and returning arrays of the same
-shapes (inference.py provides the real one). This module never prints or exits: it reports each finished file
-through a progress callback and returns a RunSummary. One bad file never stops the others.
+Reading, denoising and writing overlap (pipeline.py), with the memory they hold bounded. The denoiser is any
+callable taking a list of float32 HxWxC arrays in [0, 1] and returning arrays of the same shapes (inference.py
+provides the real one); one marked with takes_names also gets each image's relative path. This module never prints
+or exits: it reports each finished file through a progress callback and returns a RunSummary (or raises Interrupted,
+carrying one, on Ctrl-C). One bad file never stops the others. Files replaced in place are recorded in a journal
+(journal.py), so a rerun after any interruption cleans only the rest.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 from PIL import Image
@@ -21,14 +24,17 @@ from PIL import Image
 from denoise.errors import DenoiseError, UsageError
 from denoise.files import remove_stale_temps
 from denoise.images import LoadedImage, read_image, save_image
+from denoise.journal import JOURNAL_NAME, InPlaceJournal
 from denoise.pipeline import READ_DONE, STALLED, Pipeline
 from denoise.plan import Job, parse_shard, plan_outputs, shard_jobs
 
-__all__ = ["DONE", "SKIPPED", "FAILED", "FileResult", "Job", "RunSummary", "clean_images", "parse_shard",
-           "plan_outputs", "shard_jobs"]
+__all__ = ["DONE", "SKIPPED", "FAILED", "UNFINISHED", "FileResult", "ImageSize", "Interrupted", "Job", "RunSummary",
+           "clean_images", "measure", "parse_shard", "plan_outputs", "shard_jobs", "takes_names"]
 
 Denoiser = Callable[[list[np.ndarray]], list[np.ndarray]]
-DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+DONE, SKIPPED, FAILED, UNFINISHED = "done", "skipped", "failed", "unfinished"
+# Why a file was skipped, for summaries that count each kind (FileResult.skip).
+OUTPUT_EXISTS, CLEANED_IN_PLACE, TYPE_NOT_READ = "output exists", "cleaned in place", "type not read"
 DEFAULT_BATCH_SIZE = 8
 # Float pixels read ahead or waiting to be written, whatever the batch size and image sizes (see pipeline.py).
 DEFAULT_BUFFER_BYTES = 512 * 2**20
@@ -48,6 +54,15 @@ class FileResult:
     status: str
     reason: str = ""
     seconds: float = 0.0
+    pixels: int = 0  # width x height of a file cleaned
+    skip: str = ""  # why it was skipped: OUTPUT_EXISTS, CLEANED_IN_PLACE or TYPE_NOT_READ
+
+
+class ImageSize(NamedTuple):
+    """An image's size from its header: pixels (width x height) and colour channels; zeros when unknown."""
+
+    pixels: int
+    channels: int
 
 
 @dataclass
@@ -55,17 +70,35 @@ class RunSummary:
     """Every file's result, in plan order, with counts and a machine-readable report."""
 
     results: list[FileResult] = field(default_factory=list)
+    interrupted: bool = False
+
+    @classmethod
+    def unfinished(cls, jobs: Sequence[Job], results: Sequence[FileResult | None] = ()) -> "RunSummary":
+        """An interrupted run's summary: the results it has, and every other job as unfinished."""
+        results = list(results) or [None] * len(jobs)
+        return cls([result or FileResult(job.source, job.output, UNFINISHED, "the run was interrupted before this "
+                                         "file was cleaned; run the same command again to finish it")
+                    for job, result in zip(jobs, results)], interrupted=True)
 
     def count(self, status: str) -> int:
         return sum(1 for result in self.results if result.status == status)
 
+    def skipped(self, why: str) -> list[FileResult]:
+        return [result for result in self.results if result.status == SKIPPED and result.skip == why]
+
     @property
     def counts(self) -> dict[str, int]:
-        return {status: self.count(status) for status in (DONE, SKIPPED, FAILED)}
+        """Files per status; 'unfinished' appears only when the run was interrupted."""
+        statuses = (DONE, SKIPPED, FAILED, UNFINISHED) if self.interrupted else (DONE, SKIPPED, FAILED)
+        return {status: self.count(status) for status in statuses}
+
+    @property
+    def pixels_done(self) -> int:
+        return sum(result.pixels for result in self.results if result.status == DONE)
 
     @property
     def ok(self) -> bool:
-        return self.count(FAILED) == 0
+        return self.count(FAILED) == 0 and not self.interrupted
 
     @property
     def failures(self) -> list[FileResult]:
@@ -74,7 +107,8 @@ class RunSummary:
     def to_json(self) -> str:
         files = [{**asdict(r), "source": str(r.source), "output": str(r.output), "seconds": round(r.seconds, 4)}
                  for r in self.results]
-        return json.dumps({"ok": self.ok, "counts": self.counts, "files": files}, indent=2, ensure_ascii=False)
+        return json.dumps({"ok": self.ok, "interrupted": self.interrupted, "counts": self.counts, "files": files},
+                          indent=2, ensure_ascii=False)
 
     def write_report(self, path: str | os.PathLike) -> None:
         """Write to_json() to path, creating its folder."""
@@ -84,6 +118,20 @@ class RunSummary:
             path.write_text(self.to_json() + "\n", encoding="utf-8")
         except OSError as exc:
             raise DenoiseError(f"Could not write the report {path}: {exc}. Choose another report path.") from exc
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during clean_images, raised once the writes already started have finished; .summary says the rest."""
+
+    def __init__(self, summary: RunSummary):
+        super().__init__("interrupted")
+        self.summary = summary
+
+
+def takes_names(transform: Callable[[list[np.ndarray], list[str]], list[np.ndarray]]):
+    """Mark a transform that wants each image's relative path (Job.name) as a second argument, e.g. to seed noise."""
+    transform.takes_names = True
+    return transform
 
 
 @dataclass
@@ -96,37 +144,77 @@ class _Loaded:
 
 def clean_images(jobs: Sequence[Job], denoise: Denoiser, *, overwrite: bool = False,
                  batch_size: int = DEFAULT_BATCH_SIZE, progress: Callable[[FileResult], None] | None = None,
-                 buffer_bytes: int = DEFAULT_BUFFER_BYTES, writers: int = DEFAULT_WRITERS) -> RunSummary:
+                 buffer_bytes: int = DEFAULT_BUFFER_BYTES, writers: int = DEFAULT_WRITERS,
+                 sizes: Sequence[ImageSize] | None = None) -> RunSummary:
     """Denoise every job's source into its output, same-size images batched together; never stops at a bad file.
 
     Reading the next images and writing finished ones overlap with the denoiser; at most about buffer_bytes of
     pixels are held between them (an image larger than that runs alone). progress is called on this thread.
+    sizes (from measure()) saves reading each header a second time. On Ctrl-C the writes already handed over
+    finish, then Interrupted is raised with the summary so far (the other files 'unfinished').
     """
     if batch_size < 1:
         raise UsageError(f"The batch size must be at least 1, not {batch_size}.")
     results: list[FileResult | None] = [None] * len(jobs)
-    _remove_stale_temps(jobs)
-    with Pipeline(buffer_bytes, writers) as pipe:
-        def record(index: int, result: FileResult) -> None:
-            results[index] = result
-            pipe.release(index)
-            if progress is not None:
-                progress(result)
+    journal = InPlaceJournal()
+    try:
+        _remove_stale_temps(jobs)
+        with Pipeline(buffer_bytes, writers) as pipe:
+            def record(index: int, result: FileResult) -> None:
+                results[index] = result
+                pipe.release(index)
+                if progress is not None:
+                    progress(result)
 
-        def run(batch: list[_Loaded]) -> None:
-            _denoise_and_write(batch, denoise, record, pipe.write)
-
-        pipe.read(list(enumerate(jobs)), cost=lambda item: (item[0], _cost(item[1], overwrite)),
-                  load=lambda item: _read(item[0], item[1], overwrite))
-        groups: dict[tuple[int, ...], list[_Loaded]] = {}
-        for event in pipe.events():
-            if isinstance(event, _Loaded):
-                _add(groups, event, batch_size, run)
-            elif event is READ_DONE or event is STALLED:
-                _flush(groups, run)
-            else:
-                record(*event)
+            try:
+                _drive(pipe, jobs, denoise, record, _Settings(overwrite, batch_size, journal, sizes))
+            except KeyboardInterrupt:
+                for event in pipe.finish_writes():
+                    record(*event)
+                raise
+    except KeyboardInterrupt:
+        raise Interrupted(RunSummary.unfinished(jobs, results)) from None
     return RunSummary([result for result in results if result is not None])
+
+
+@dataclass(frozen=True)
+class _Settings:
+    overwrite: bool
+    batch_size: int
+    journal: InPlaceJournal
+    sizes: Sequence[ImageSize] | None
+
+
+def _drive(pipe: Pipeline, jobs: Sequence[Job], denoise: Denoiser, record: Callable, settings: _Settings) -> None:
+    """Read ahead on the reader thread, denoise same-size groups here, write on the writers, record each result."""
+    def run(batch: list[_Loaded]) -> None:
+        _denoise_and_write(batch, denoise, record, pipe.write, settings.journal)
+
+    def cost(item) -> tuple[int, int]:
+        index, job = item
+        if _skip(job, settings.overwrite, settings.journal):
+            return index, 0
+        size = settings.sizes[index] if settings.sizes is not None else _header(job)
+        return index, 2 * 4 * size.pixels * size.channels  # its float pixels in and out
+
+    pipe.read(list(enumerate(jobs)), cost=cost, load=lambda item: _read(*item, settings))
+    groups: dict[tuple[int, ...], list[_Loaded]] = {}
+    for event in pipe.events():
+        if isinstance(event, _Loaded):
+            _add(groups, event, settings.batch_size, run)
+        elif event is READ_DONE or event is STALLED:
+            _flush(groups, run)
+        else:
+            record(*event)
+
+
+def measure(jobs: Sequence[Job], overwrite: bool = False) -> list[ImageSize]:
+    """Each job's size from its image header alone (zeros for files that will be skipped or cannot be opened).
+
+    For a progress bar that counts pixels, and for clean_images(sizes=...), which then reads no header again.
+    """
+    journal = InPlaceJournal()
+    return [ImageSize(0, 0) if _skip(job, overwrite, journal) else _header(job) for job in jobs]
 
 
 def _add(groups: dict, loaded: _Loaded, batch_size: int, run: Callable) -> None:
@@ -158,30 +246,45 @@ def _remove_stale_temps(jobs: Sequence[Job]) -> None:
         remove_stale_temps(folder, in_folder)
 
 
-def _skips(job: Job, overwrite: bool) -> bool:
-    return not overwrite and not job.in_place and job.output.exists()
+def _skip(job: Job, overwrite: bool, journal: InPlaceJournal) -> tuple[str, str] | None:
+    """(why, reason) when a job is skipped, else None: a type not read, a done output, a file cleaned in place."""
+    if job.problem:
+        return None  # it fails, with its problem
+    if job.unread:
+        return TYPE_NOT_READ, job.unread
+    if overwrite:
+        return None
+    if job.in_place:
+        if journal.holds(job.source):
+            return CLEANED_IN_PLACE, (f"{job.source} was already cleaned in place by an earlier run (it is recorded in "
+                                      f"{JOURNAL_NAME} in its folder); overwrite cleans it again")
+        return None
+    if job.output.exists():
+        return OUTPUT_EXISTS, "the output already exists; overwrite replaces it"
+    return None
 
 
-def _cost(job: Job, overwrite: bool) -> int:
-    """Bytes a job will hold while in flight, from the image header alone: its float pixels in and out."""
-    if job.problem or _skips(job, overwrite):
-        return 0
+def _header(job: Job) -> ImageSize:
+    """An image's size from its header alone (Pillow decodes no pixels for this)."""
+    if job.problem:
+        return ImageSize(0, 0)
     try:
         with Image.open(job.source) as image:
             width, height = image.size
             channels = 3 if len(image.getbands()) >= 3 or image.mode in ("P", "PA") else 1
     except Exception:  # noqa: BLE001 - the read itself reports what is wrong with the file
-        return 0
-    return 2 * 4 * width * height * channels
+        return ImageSize(0, 0)
+    return ImageSize(width * height, channels)
 
 
-def _read(index: int, job: Job, overwrite: bool) -> _Loaded | tuple[int, FileResult]:
+def _read(index: int, job: Job, settings: _Settings) -> _Loaded | tuple[int, FileResult]:
     """Read a job's image, or say why it is skipped or failed."""
     started = time.perf_counter()
     if job.problem:
         return index, FileResult(job.source, job.output, FAILED, job.problem)
-    if _skips(job, overwrite):
-        return index, FileResult(job.source, job.output, SKIPPED, "the output already exists; overwrite replaces it")
+    skip = _skip(job, settings.overwrite, settings.journal)
+    if skip:
+        return index, FileResult(job.source, job.output, SKIPPED, skip[1], skip=skip[0])
     try:
         image = read_image(job.source)
     # read_image names the known kinds of damage; anything else a decoder raises (or running out of memory on a
@@ -191,16 +294,17 @@ def _read(index: int, job: Job, overwrite: bool) -> _Loaded | tuple[int, FileRes
     return _Loaded(index, job, image, time.perf_counter() - started)
 
 
-def _denoise_and_write(batch: list[_Loaded], denoise: Denoiser, record: Callable, write: Callable) -> None:
+def _denoise_and_write(batch: list[_Loaded], denoise: Denoiser, record: Callable, write: Callable,
+                       journal: InPlaceJournal) -> None:
     started = time.perf_counter()
     try:
-        outputs = _call_denoiser(denoise, [item.image.pixels for item in batch])
+        outputs = _call_denoiser(denoise, batch)
     # The denoiser runs TensorFlow, whose errors (out of memory, bad input) share no base class; whatever it raises
     # fails only the files of this batch, each retried alone first so one odd image cannot sink its neighbours.
     except Exception as exc:  # noqa: BLE001
         if len(batch) > 1:
             for item in batch:
-                _denoise_and_write([item], denoise, record, write)
+                _denoise_and_write([item], denoise, record, write, journal)
             return
         item = batch[0]
         reason = f"{item.job.source}: denoising failed: {type(exc).__name__}: {exc}"
@@ -208,27 +312,36 @@ def _denoise_and_write(batch: list[_Loaded], denoise: Denoiser, record: Callable
         return
     share = (time.perf_counter() - started) / len(batch)
     for item, pixels in zip(batch, outputs):
-        write(functools.partial(_write, item, pixels, item.seconds + share))
+        write(functools.partial(_write, item, pixels, item.seconds + share, journal))
 
 
-def _call_denoiser(denoise: Denoiser, images: list[np.ndarray]) -> list[np.ndarray]:
-    outputs = list(denoise(images))
+def _call_denoiser(denoise: Denoiser, batch: list[_Loaded]) -> list[np.ndarray]:
+    images = [item.image.pixels for item in batch]
+    if getattr(denoise, "takes_names", False):
+        outputs = list(denoise(images, [item.job.name or item.job.source.name for item in batch]))
+    else:
+        outputs = list(denoise(images))
     if len(outputs) != len(images) or any(np.shape(o) != i.shape for o, i in zip(outputs, images)):
         raise DenoiseError("The denoiser returned images of other shapes than it was given. This is a bug; please "
                            "report it.")
     return outputs
 
 
-def _write(item: _Loaded, pixels: np.ndarray, seconds: float) -> tuple[int, FileResult]:
+def _write(item: _Loaded, pixels: np.ndarray, seconds: float, journal: InPlaceJournal) -> tuple[int, FileResult]:
     """Save one output (on a writer thread); any error becomes that file's failure."""
     started = time.perf_counter()
+    job = item.job
+    # In place, the new file's identity is journaled before the rename, so no rerun can ever clean it again.
+    before_replace = functools.partial(journal.record, job.output) if job.in_place else None
     try:
-        save_image(item.image, pixels, item.job.output)
+        save_image(item.image, pixels, job.output, before_replace)
     # Encoders raise more than OSError on odd data (ValueError, MemoryError); on a writer thread that must still
     # end as this file's failure, never as a lost result.
     except Exception as exc:  # noqa: BLE001
         return item.index, _failure(item.job, exc, seconds + time.perf_counter() - started)
-    return item.index, FileResult(item.job.source, item.job.output, DONE, "", seconds + time.perf_counter() - started)
+    pixels_done = item.image.pixels.shape[0] * item.image.pixels.shape[1]
+    return item.index, FileResult(job.source, job.output, DONE, "", seconds + time.perf_counter() - started,
+                                  pixels_done)
 
 
 def _failure(job: Job, cause: BaseException | str, seconds: float) -> FileResult:

@@ -11,6 +11,7 @@ import errno
 import io
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -20,8 +21,13 @@ TEMP_PREFIX = "."  # temp files are hidden, so folder walks (and users) pass ove
 TEMP_SUFFIX = ".denoise-tmp"
 
 
-def write_atomically(dest: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write through a hidden temp file in the same folder, synced, then renamed over dest; never leave a part file."""
+def write_atomically(dest: Path, write: Callable[[BinaryIO], None],
+                     before_replace: Callable[[os.stat_result], None] | None = None) -> None:
+    """Write through a hidden temp file in the same folder, synced, then renamed over dest; never leave a part file.
+
+    before_replace, if given, gets the synced temp file's stat (the identity dest will have) just before the rename;
+    if it raises, dest is left as it was.
+    """
     dest = Path(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -37,6 +43,9 @@ def write_atomically(dest: Path, write: Callable[[BinaryIO], None]) -> None:
             write(file)
             file.flush()
             os.fsync(file.raw.fileno())
+            written = os.fstat(file.raw.fileno())
+        if before_replace is not None:
+            before_replace(written)
         os.replace(temp, dest)
     except BaseException as exc:
         if created:
@@ -57,6 +66,23 @@ class _CheckedWriter(io.BufferedWriter):
     # BufferedWriter retries short writes and raises on errors.
     def fileno(self) -> int:
         raise io.UnsupportedOperation("fileno is hidden so that writes are checked")
+
+
+def check_writable_folder(folder: Path) -> str | None:
+    """Why files cannot be written in folder (or in the folder it would be created under), or None if they can.
+
+    Tried for real, with an unnamed temp file, because permission bits alone say nothing on read-only mounts, for
+    root, or under ACLs; nothing is created, so a folder that does not exist yet is not made here.
+    """
+    existing = next((path for path in (folder, *folder.parents) if os.path.lexists(path)), None)
+    if existing is None or not existing.is_dir():
+        return f"{existing} is not a folder" if existing is not None else f"{folder} has no existing parent folder"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        return f"{existing} is not writable ({os_error_reason(exc)})"
+    return None
 
 
 def remove_stale_temps(folder: Path, names: set[str]) -> list[Path]:

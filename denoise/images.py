@@ -20,6 +20,7 @@ import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
@@ -264,15 +265,19 @@ def _webp_is_lossless(path: Path) -> bool:
     return False
 
 
-def save_image(loaded: LoadedImage, pixels: np.ndarray, dest: str | os.PathLike) -> None:
-    """Write new colour pixels with the untouched alpha in the original mode, format and metadata, atomically."""
+def save_image(loaded: LoadedImage, pixels: np.ndarray, dest: str | os.PathLike,
+               before_replace: Callable[[os.stat_result], None] | None = None) -> None:
+    """Write new colour pixels with the untouched alpha in the original mode, format and metadata, atomically.
+
+    before_replace: see files.write_atomically (the in-place journal records the new file's identity there).
+    """
     dest = Path(dest)
     expected = loaded.pixels.shape
     if np.shape(pixels) != expected:
         raise ImageError(f"Cannot write {dest}: got pixels of shape {np.shape(pixels)} for {loaded.path}, which "
                          f"has shape {expected}. This is a bug in the denoiser; please report it.")
     image = to_pillow(loaded, np.asarray(pixels, dtype=np.float32))
-    write_atomically(dest, lambda file: image.save(file, format=loaded.format, **loaded.info))
+    write_atomically(dest, lambda file: image.save(file, format=loaded.format, **loaded.info), before_replace)
 
 
 def to_pillow(loaded: LoadedImage, pixels: np.ndarray) -> Image.Image:

@@ -122,6 +122,24 @@ class Pipeline:
             read_done = read_done or event is READ_DONE
             yield event
 
+    def finish_writes(self) -> list[object]:
+        """After an interruption: stop reading, wait for the writes already handed over, return their results.
+
+        Items read but not yet denoised are dropped. Counting on the writer pool rather than on events() keeps this
+        right even if the interruption struck events() halfway through taking one.
+        """
+        self._stop.set()
+        self._writers.shutdown(wait=True)
+        results = []
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return results
+            if isinstance(event, tuple) and len(event) == 2 and event[0] is _WRITTEN:
+                if not isinstance(event[1], BaseException):
+                    results.append(event[1])
+
     def _charge(self, key: int, amount: int) -> None:
         with self._held_lock:
             self._held[key] = self._held.get(key, 0) + amount

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -17,15 +17,42 @@ from denoise.errors import UsageError
 from denoise.images import IMAGE_SUFFIXES
 
 OUTPUT_SUFFIX = "-denoised"
+CONVERT = "convert it to PNG, JPEG or TIFF first and run denoise on the converted file"
+_DEVELOP = ("develop it to a 16-bit TIFF (or a JPEG) first, e.g. with darktable, RawTherapee or dcraw, and run "
+            "denoise on that")
+# Image types people keep beside their photos that denoise does not read: each is named as skipped, with what to
+# do, instead of being passed over like a .txt. Camera raw files are sensor data that must be developed first.
+_RAW = (".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".dng", ".orf", ".rw2", ".raf", ".pef",
+        ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".kdc", ".mos", ".mrw", ".raw", ".rwl")
+UNREAD_TYPES = {
+    **{suffix: ("a camera raw file", _DEVELOP) for suffix in _RAW},
+    **{suffix: ("a HEIF/HEIC photo", CONVERT) for suffix in (".heic", ".heif", ".hif")},
+    ".avif": ("an AVIF image", CONVERT), ".gif": ("a GIF", CONVERT), ".jxl": ("a JPEG XL image", CONVERT),
+    **{suffix: ("a JPEG 2000 image", CONVERT) for suffix in (".jp2", ".j2k", ".jpx", ".jpf")},
+    ".psd": ("a Photoshop document", "export it as a flattened TIFF or PNG first"),
+    ".psb": ("a Photoshop document", "export it as a flattened TIFF or PNG first"),
+    ".xcf": ("a GIMP document", "export it as a flattened TIFF or PNG first"),
+    ".ico": ("an icon", CONVERT), ".icns": ("an icon", CONVERT), ".jfif": ("a JFIF image", "rename it to .jpg"),
+    ".exr": ("an OpenEXR image", CONVERT), ".hdr": ("a Radiance HDR image", CONVERT),
+    ".pcx": ("a PCX image", CONVERT), ".tga": ("a TGA image", CONVERT), ".ppm": ("a PPM image", CONVERT),
+    ".pgm": ("a PGM image", CONVERT), ".pbm": ("a PBM image", CONVERT), ".svg": ("a vector drawing", CONVERT),
+}
+_LISTED = IMAGE_SUFFIXES | UNREAD_TYPES.keys()  # what a folder walk plans: images it cleans, and ones it names
 
 
 @dataclass(frozen=True)
 class Job:
-    """One planned file: where it is read from and written to; `problem` marks an entry already known to fail."""
+    """One planned file: where it is read from and written to; `problem` marks an entry already known to fail.
+
+    `unread` gives the reason a file of an image type denoise does not read is skipped (it is listed, not cleaned);
+    `name` is its path relative to the folder the run was given (POSIX form), the same wherever it is mounted.
+    """
 
     source: Path
     output: Path
     problem: str | None = None
+    unread: str | None = None
+    name: str = field(default="", compare=False)
 
     @property
     def in_place(self) -> bool:
@@ -50,11 +77,14 @@ def plan_outputs(source: str | os.PathLike, out: str | os.PathLike | None = None
 
 
 def _plan_file(source: Path, out: str | os.PathLike | None, in_place: bool) -> list[Job]:
+    unread = unread_reason(source)
+    if unread:
+        raise UsageError(unread)
     if in_place:
         # The atomic rename replaces a symlink itself with the new file; the file it pointed to stays as it was.
-        return [Job(source, source)]
+        return [Job(source, source, name=source.name)]
     if out is None:
-        return [Job(source, source.with_name(f"{source.stem}{OUTPUT_SUFFIX}{source.suffix}"))]
+        return [Job(source, source.with_name(f"{source.stem}{OUTPUT_SUFFIX}{source.suffix}"), name=source.name)]
     out = Path(out)
     if out.is_dir() or out.suffix.lower() not in IMAGE_SUFFIXES:
         out = out / source.name
@@ -62,19 +92,33 @@ def _plan_file(source: Path, out: str | os.PathLike | None, in_place: bool) -> l
     if extensions.get(out.suffix.lower()) != extensions.get(source.suffix.lower()):
         raise UsageError(f"The output {out} has another format than {source}; denoise keeps each file's format. "
                          f"Give an output ending in {source.suffix}.")
-    return [Job(source, out)]
+    return [Job(source, out, name=source.name)]
 
 
 def _plan_folder(source: Path, out: str | os.PathLike | None, in_place: bool) -> list[Job]:
     if in_place:
-        return [Job(path, path, problem) for path, problem in _walk(source, exclude=None)]
+        return [_job(source, path, path, problem) for path, problem in _walk(source, exclude=None)]
     out = Path(out) if out is not None else source.parent / f"{source.name}{OUTPUT_SUFFIX}"
     if _same(out, source):
         raise UsageError(f"The output folder {out} is the input folder. Choose another folder, or ask for in-place "
                          "to replace the originals.")
     _check_output_folder(out)
     # An output folder inside the input folder is left out of the walk, so a rerun never denoises its own outputs.
-    return [Job(path, out / path.relative_to(source), problem) for path, problem in _walk(source, exclude=out)]
+    return [_job(source, path, out / path.relative_to(source), problem) for path, problem in _walk(source, exclude=out)]
+
+
+def _job(root: Path, path: Path, output: Path, problem: str | None) -> Job:
+    unread = None if problem else unread_reason(path)
+    return Job(path, output, problem, unread, path.relative_to(root).as_posix())
+
+
+def unread_reason(path: Path) -> str | None:
+    """Why a file of an image type denoise does not read is skipped, and what to do; None for other files."""
+    known = UNREAD_TYPES.get(path.suffix.lower())
+    if known is None:
+        return None
+    what, todo = known
+    return f"{path} is {what} ({path.suffix}), which denoise does not read; {todo}."
 
 
 def _check_output_folder(out: Path) -> None:
@@ -109,7 +153,7 @@ def _walk_folder(folder: Path, excluded: str | None, ancestors: frozenset) -> It
                 yield path, f"{path} is a symbolic link back into its own parent folders (a loop); it was skipped."
                 continue
             yield from _walk_folder(path, excluded, ancestors | {identity})
-        elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
+        elif Path(entry.name).suffix.lower() in _LISTED:
             yield path, None
 
 
@@ -162,7 +206,12 @@ def shard_jobs(jobs: Sequence[Job], root: str | os.PathLike, index: int, count: 
     return [job for job in jobs if _shard_of(job.source.relative_to(base).as_posix(), count) == index]
 
 
-def _shard_of(relative: str, count: int) -> int:
+def stable_hash(relative: str) -> int:
+    """A 64-bit hash of a relative path that every process and machine computes alike."""
     # Not hash(): Python salts it per process, so two machines would disagree about every file.
     digest = hashlib.blake2b(relative.encode("utf-8", "surrogateescape"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % count
+    return int.from_bytes(digest, "big")
+
+
+def _shard_of(relative: str, count: int) -> int:
+    return stable_hash(relative) % count

@@ -220,7 +220,9 @@ def test_in_place_replaces_each_file_and_leaves_no_temp_file(tmp_path):
     assert summary.ok and summary.counts[DONE] == 5
     assert np.asarray(Image.open(flat)).max() == 0
     assert Image.open(root / "trip 2019" / "deeper" / "日本.tif").format == "TIFF"
-    assert sorted(p.name for p in root.rglob("*") if p.name.startswith(".")) == [".hidden.png"]
+    hidden = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.name.startswith("."))
+    assert hidden == [".denoise-in-place", ".hidden.png", "trip 2019/.denoise-in-place",
+                      "trip 2019/deeper/.denoise-in-place"]  # the journals of what was replaced; no temp file
 
 
 def test_report_is_machine_readable(tmp_path):
@@ -315,10 +317,10 @@ def test_an_unexpected_encoder_error_fails_only_that_file(tmp_path, monkeypatch)
     root = _tree(tmp_path / "photos")
     real_save = batch.save_image
 
-    def picky(loaded, pixels, dest):
+    def picky(loaded, pixels, dest, *more):
         if dest.name == "a.png":
             raise ValueError("encoder said no")
-        return real_save(loaded, pixels, dest)
+        return real_save(loaded, pixels, dest, *more)
 
     monkeypatch.setattr(batch, "save_image", picky)
     summary = clean_images(plan_outputs(root), identity)
