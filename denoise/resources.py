@@ -89,14 +89,19 @@ def start_tensorflow(threads: int | None = None) -> int:
     """Import TensorFlow quietly and size its thread pools (all usable cores unless threads); returns the count.
 
     TF_CPP_MIN_LOG_LEVEL no longer silences the lines absl prints before its logging starts, so the process's
-    stderr is pointed at /dev/null while TensorFlow loads and probes devices; Python errors still surface.
+    stderr is pointed at /dev/null while TensorFlow loads and probes devices; Python errors still surface. After
+    that TensorFlow's own Python warnings (the tf.function "retracing" one on folders of mixed sizes, say) are
+    silenced too: denoise says what matters itself. DENOISE_DEBUG=1, or TF_CPP_MIN_LOG_LEVEL=0 or 1 set by the
+    user, lets them all through.
     """
     threads = threads or usable_cores()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    verbose = tensorflow_verbose()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "2")
     fresh = "tensorflow" not in sys.modules
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
+    if not verbose:
+        os.dup2(devnull, 2)
     try:
         import tensorflow as tf
 
@@ -107,7 +112,46 @@ def start_tensorflow(threads: int | None = None) -> int:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+    if not verbose:
+        _quiet_python_loggers(tf)
     return threads
+
+
+def tensorflow_verbose() -> bool:
+    """Whether TensorFlow's own messages are wanted: DENOISE_DEBUG=1, or TF_CPP_MIN_LOG_LEVEL set to 0 or 1."""
+    if os.environ.get("DENOISE_DEBUG", "").strip() not in ("", "0"):
+        return True
+    # A level the user lowered asks for TensorFlow's info or warnings; 2 and 3 (ours, or theirs) ask for quiet.
+    return os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() in ("0", "1")
+
+
+def _quiet_python_loggers(tf) -> None:
+    # TensorFlow warns through its Python logger and through absl; both would print past -q.
+    import logging
+
+    tf.get_logger().setLevel(logging.ERROR)
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:
+        pass
+
+
+def describe_device(threads: int, precision: str) -> str:
+    """Where and how the model runs, in words: 'GPU (NVIDIA H200), float32' or 'CPU, 2 threads, bfloat16'."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return f"CPU, {threads} thread{'s' if threads != 1 else ''}, {precision}"
+    names = []
+    for gpu in gpus:
+        try:
+            names.append(tf.config.experimental.get_device_details(gpu).get("device_name") or gpu.name)
+        except (RuntimeError, ValueError):
+            names.append(gpu.name)
+    return f"GPU ({', '.join(names)}), {precision}"
 
 
 def _set_threads(tf, threads: int) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,6 +14,7 @@ import typer
 
 from denoise.cli.common import (
     EXIT_FAILED_FILES,
+    EXIT_INTERRUPTED,
     EnsembleOption,
     NoiseOption,
     PrecisionOption,
@@ -64,38 +68,85 @@ def run(
     """Denoise an image or a whole folder tree; originals are never touched unless --in-place.
 
     Each output keeps its file's format, size, mode, EXIF and colour profile and is written atomically. A file that
-    fails is reported and the others go on; the exit code is 1 if any file failed, 2 if nothing could start.
+    fails is reported and the others go on; the exit code is 1 if any file failed, 2 if nothing could start, 130 if
+    interrupted (Ctrl-C: the files not yet cleaned are listed as unfinished; running the same command again
+    finishes them).
     """
-    from denoise.batch import (
-        DEFAULT_BUFFER_BYTES,
-        DEFAULT_WRITERS,
-        clean_images,
-        plan_outputs,
-        shard_jobs,
-    )
+    from denoise.batch import DEFAULT_BUFFER_BYTES, DEFAULT_WRITERS, clean_images
     from denoise.resources import memory_plan
 
+    started = time.monotonic()
     try:
-        jobs = plan_outputs(source, out, in_place=in_place)
-        if shard is not None:
-            jobs = shard_jobs(jobs, source, *shard)
+        jobs, total = _plan_run(source, out, in_place, shard)
+        _check_writable(jobs, source, out, in_place, report)
         plan = memory_plan(max_memory) if max_memory else None
+        _check_model(model, noise_kind)
+    except DenoiseError as exc:
+        fail(str(exc))
+    if shard is not None and not jobs:
+        _nothing_in_shard(shard, total, source, report)
+        return
+    sizes = _in_background(lambda: _measure(jobs, overwrite))  # headers are read while TensorFlow starts
+    try:
         denoiser, threads = _load_denoiser(model, noise_kind, precision, tile, plan.batch_pixels if plan else None,
                                            threads, ensemble)
     except DenoiseError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:
+        _finish_run(_unfinished(jobs), report, jobs, started)
+    if not quiet:
+        typer.echo(f"cleaning on {_device(denoiser, precision, threads)}", err=True)
     buffer = plan.buffer_bytes if plan else DEFAULT_BUFFER_BYTES
     writers = min(DEFAULT_WRITERS, 2 * threads)
-    summary = _run_with_progress(jobs, lambda progress: clean_images(
+    summary = _run_with_progress(jobs, sizes(), lambda progress, measured: clean_images(
         jobs, denoiser, overwrite=overwrite, batch_size=batch_size, progress=progress, buffer_bytes=buffer,
-        writers=writers), quiet, "denoising")
+        writers=writers, sizes=measured), quiet, "denoising")
     _say_detected_noise(denoiser, noise_kind)
-    _finish_run(summary, report, jobs)
+    _finish_run(summary, report, jobs, started)
 
 
-def _load_denoiser(model: Path | None, noise_kind: str | None, precision: str, tile: int | None,
-                   batch_pixels: int | None, threads: int | None, ensemble: int = 1):
-    """The model to run (loaded once; the shipped defaults each when first needed) and TensorFlow's thread count."""
+def _plan_run(source: Path, out: Path | None, in_place: bool, shard: tuple[int, int] | None):
+    """The jobs of this run (of its shard) and how many images the whole source holds; no images at all fails."""
+    from denoise.batch import plan_outputs, shard_jobs
+    from denoise.errors import UsageError
+
+    jobs = plan_outputs(source, out, in_place=in_place)
+    readable = [job for job in jobs if not job.unread]
+    if not readable:
+        unread = [job for job in jobs if job.unread]
+        found = f" It holds {len(unread)} of other types: {_by_type(unread)}; {_convert_hint(unread)}." if unread else ""
+        raise UsageError(f"No images found in {source} (PNG, JPEG, TIFF, BMP or WebP).{found}")
+    if shard is not None:
+        jobs = shard_jobs(jobs, source, *shard)
+    return jobs, len(readable)
+
+
+def _check_writable(jobs, source: Path, out: Path | None, in_place: bool, report: Path | None) -> None:
+    """Refuse, before any work, outputs or a report that could not be written (each write would fail at the end)."""
+    from denoise.errors import UsageError
+    from denoise.files import check_writable_folder
+
+    if in_place:
+        for folder in sorted({job.source.parent for job in jobs}):
+            problem = check_writable_folder(folder)
+            if problem:
+                raise UsageError(f"--in-place cannot replace the files in {folder}: {problem}. Make the folder "
+                                 "writable, or write the cleaned files elsewhere with --out.")
+    elif jobs:
+        folder = _common_output(jobs)
+        problem = check_writable_folder(folder)
+        if problem:
+            option = "--out" if out is not None else f"the default output folder beside {source} (--out)"
+            raise UsageError(f"Cannot write the cleaned files to {folder}: {problem}. Give {option} a writable "
+                             "folder.")
+    if report is not None:
+        problem = f"{report} is a folder" if report.is_dir() else check_writable_folder(report.parent)
+        if problem:
+            raise UsageError(f"--report cannot be written to {report}: {problem}. Give --report a file path in a "
+                             "writable folder, e.g. --report ./report.json.")
+
+
+def _check_model(model: Path | None, noise_kind: str | None) -> None:
     from denoise.errors import UsageError
     from denoise.model_files import read_metadata
 
@@ -103,6 +154,61 @@ def _load_denoiser(model: Path | None, noise_kind: str | None, precision: str, t
         raise UsageError("--noise chooses among the shipped models; with --model, leave it out.")
     if model is not None:
         read_metadata(model)  # fails fast, before TensorFlow is imported, on a missing or foreign file
+
+
+def _nothing_in_shard(shard: tuple[int, int], total: int, source: Path, report: Path | None) -> None:
+    """An empty shard is not an error: a job array over a small folder has some. Say so, write the empty report."""
+    from denoise.batch import RunSummary
+
+    index, count = shard
+    typer.echo(f"shard {index}/{count} holds none of the {total} images in {source}; nothing to do", err=True)
+    _write_report(RunSummary(), report)
+
+
+def _in_background(work):
+    """Start work() on a daemon thread (it never holds up an exit); the returned function waits for its result."""
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, who raises it
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="denoise-measure", daemon=True)
+    thread.start()
+
+    def result():
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+    return result
+
+
+def _measure(jobs, overwrite: bool):
+    from denoise.batch import measure
+
+    return measure(jobs, overwrite)
+
+
+def _unfinished(jobs):
+    from denoise.batch import RunSummary
+
+    return RunSummary.unfinished(jobs)
+
+
+def _device(denoiser, precision: str, threads: int) -> str:
+    """Where the model runs and in what arithmetic (the shipped models load lazily, so theirs is resolved here)."""
+    from denoise.resources import describe_device, resolve_precision
+
+    resolved = getattr(denoiser, "precision", None) or resolve_precision(precision)
+    return describe_device(threads, resolved)
+
+
+def _load_denoiser(model: Path | None, noise_kind: str | None, precision: str, tile: int | None,
+                   batch_pixels: int | None, threads: int | None, ensemble: int = 1):
+    """The model to run (loaded once; the shipped defaults each when first needed) and TensorFlow's thread count."""
     threads = start_tensorflow(threads)
     from denoise.inference import DefaultDenoiser, load_denoiser
 
@@ -122,38 +228,110 @@ def _say_detected_noise(denoiser, noise_kind: str | None) -> None:
         typer.echo(f"noise detected per image: {counts} (--noise chooses one for all)", err=True)
 
 
-def _run_with_progress(jobs, work, quiet: bool, label: str):
-    """Run `work(progress_callback)` under a tqdm bar; failures are printed as they happen."""
+def _run_with_progress(jobs, sizes, work, quiet: bool, label: str):
+    """Run `work(progress_callback, sizes)` under a bar counting megapixels; failures are printed as they happen.
+
+    Counting pixels rather than files keeps the ETA right from the first image on folders of mixed sizes. Ctrl-C
+    ends the work early; the summary then lists the files not cleaned as unfinished.
+    """
     from tqdm import tqdm
 
-    with tqdm(total=len(jobs), unit="image", desc=label, disable=quiet, file=sys.stderr) as bar:
+    from denoise.batch import Interrupted
+
+    megapixels = {job.source: size.pixels / 1e6 for job, size in zip(jobs, sizes)}
+    total = sum(megapixels.values())
+    digits = 1 if total >= 10 else 3  # a folder of thumbnails would otherwise show 0.0/0.0 MP
+    bar_format = (f"{{desc}}: {{percentage:3.0f}}%|{{bar}}| {{n:.{digits}f}}/{{total:.{digits}f}} MP "
+                  "[{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]")
+    with tqdm(total=total, unit="MP", desc=label, disable=quiet, file=sys.stderr, bar_format=bar_format) as bar:
+        finished = 0
+
         def progress(result):
-            bar.update(1)
+            nonlocal finished
+            finished += 1
+            bar.set_postfix_str(f"{finished}/{len(jobs)} files", refresh=False)
+            bar.update(megapixels.get(result.source, 0.0))
             if result.status == "failed":
                 # Reasons usually name the file already; name it when one does not.
                 named = str(result.source) in result.reason
                 bar.write(f"failed: {result.reason if named else f'{result.source}: {result.reason}'}",
                           file=sys.stderr)
 
-        return work(progress)
+        try:
+            return work(progress, sizes)
+        except Interrupted as stop:
+            return stop.summary
+        except KeyboardInterrupt:
+            return _unfinished(jobs)
 
 
-def _finish_run(summary, report: Path | None, jobs) -> None:
+def _finish_run(summary, report: Path | None, jobs, started: float) -> None:
+    """Print the summary line (and the files skipped for their type), write the report, exit with the right code."""
+    from denoise.batch import TYPE_NOT_READ
+
+    _list_unread(summary.skipped(TYPE_NOT_READ))
+    typer.echo(_summary_line(summary, jobs, time.monotonic() - started), err=True)
+    if summary.interrupted:
+        typer.echo("interrupted: files already written are whole; run the same command again to finish the rest",
+                   err=True)
+    _write_report(summary, report)
+    if summary.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if not summary.ok:
+        raise typer.Exit(EXIT_FAILED_FILES)
+
+
+def _summary_line(summary, jobs, seconds: float) -> str:
+    """E.g. '5 done, 2 skipped (2 outputs exist, --overwrite redoes them), 0 failed in 12.3 s (1.42 MP/s); outputs
+    under DIR'."""
+    from denoise.batch import CLEANED_IN_PLACE, OUTPUT_EXISTS, TYPE_NOT_READ
+
     counts = summary.counts
-    skipped = counts.get("skipped", 0)
-    hint = " (outputs exist; --overwrite redoes them)" if skipped else ""
-    where = f"; outputs under {_common_output(jobs)}" if jobs else ""
-    typer.echo(f"{counts.get('done', 0)} done, {skipped} skipped{hint}, {counts.get('failed', 0)} failed{where}",
-               err=True)
+    why = []
+    if summary.skipped(OUTPUT_EXISTS):
+        why.append(f"{len(summary.skipped(OUTPUT_EXISTS))} outputs exist, --overwrite redoes them")
+    if summary.skipped(CLEANED_IN_PLACE):
+        why.append(f"{len(summary.skipped(CLEANED_IN_PLACE))} already cleaned in place, --overwrite cleans them again")
+    unread = summary.skipped(TYPE_NOT_READ)
+    if unread:
+        why.append(f"{len(unread)} of types denoise does not read: {_by_type(unread)}; {_convert_hint(unread)}")
+    because = f" ({'; '.join(why)})" if why else ""
+    line = f"{counts['done']} done, {counts['skipped']} skipped{because}, {counts['failed']} failed"
+    if summary.interrupted:
+        line = f"interrupted: {line}, {counts['unfinished']} unfinished"
+    rate = summary.pixels_done / 1e6 / seconds if seconds > 0 else 0.0
+    line += f" in {seconds:.1f} s ({rate:.3g} MP/s)"
+    return line + (f"; outputs under {_common_output(jobs)}" if jobs else "")
+
+
+def _by_type(items) -> str:
+    """'2 .heic, 1 .nef' from jobs or results whose source files denoise does not read."""
+    counts = Counter(item.source.suffix.lower() for item in items)
+    return ", ".join(f"{count} {suffix}" for suffix, count in counts.most_common())
+
+
+def _convert_hint(items) -> str:
+    from denoise.plan import UNREAD_TYPES
+
+    raw = any(UNREAD_TYPES.get(item.source.suffix.lower(), ("",))[0] == "a camera raw file" for item in items)
+    return f"{'develop or ' if raw else ''}convert them to PNG, JPEG or TIFF first"
+
+
+def _list_unread(results, shown: int = 5) -> None:
+    # Named one by one, up to a few: a folder of RAW+JPEG pairs would otherwise print a line per photo.
+    for result in results[:shown]:
+        typer.echo(f"skipped: {result.reason}", err=True)
+    if len(results) > shown:
+        typer.echo(f"skipped: {len(results) - shown} more of types denoise does not read (--report lists them all)",
+                   err=True)
+
+
+def _write_report(summary, report: Path | None) -> None:
     if report is not None:
         try:
             summary.write_report(report)
         except DenoiseError as exc:
             fail(str(exc))
-    if not jobs:
-        fail("No images found (PNG, JPEG, TIFF, BMP or WebP).")
-    if not summary.ok:
-        raise typer.Exit(EXIT_FAILED_FILES)
 
 
 def _common_output(jobs) -> Path:
@@ -165,24 +343,40 @@ def noise(
     source: Annotated[Path, typer.Argument(help="A clean image or folder tree.", exists=True)],
     out: Annotated[Path, typer.Argument(help="Where the noisy copies go (mirrors the input tree).")],
     noise: NoiseOption = "gaussian:25",
-    seed: Annotated[int, typer.Option(help="The same seed and files give the same noise.")] = 0,
+    seed: Annotated[int, typer.Option(help="The same seed and file (by its path relative to SOURCE) give the same "
+                                           "noise, whatever else is in the folder.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Redo outputs that already exist.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Write noisy copies of clean images (to try denoise out, or to evaluate it on your own files)."""
-    import numpy as np
+    from denoise.batch import clean_images, measure, plan_outputs
 
-    from denoise.batch import clean_images, plan_outputs
-    from denoise.noise import add_noise
-
-    rng = np.random.default_rng(seed)
+    started = time.monotonic()
     try:
         jobs = plan_outputs(source, out)
     except DenoiseError as exc:
         fail(str(exc))
-    add = lambda images: [add_noise(image, noise, rng) for image in images]  # noqa: E731
-    summary = _run_with_progress(jobs, lambda progress: clean_images(
-        jobs, add, overwrite=overwrite, progress=progress), quiet, "adding noise")
-    _finish_run(summary, None, jobs)
+    if not any(not job.unread for job in jobs):
+        fail(f"No images found in {source} (PNG, JPEG, TIFF, BMP or WebP).")
+    summary = _run_with_progress(jobs, measure(jobs, overwrite), lambda progress, sizes: clean_images(
+        jobs, seeded_noise(noise, seed), overwrite=overwrite, progress=progress, sizes=sizes), quiet, "adding noise")
+    _finish_run(summary, None, jobs, started)
 
 
+def seeded_noise(spec, seed: int):
+    """A transform adding noise to each image from its own generator, seeded by (seed, its relative path).
+
+    One generator shared across files would hand each file whatever draws came next: the noise would depend on the
+    order, the batch size and thread timing. Per file it depends on nothing else.
+    """
+    import numpy as np
+
+    from denoise.batch import takes_names
+    from denoise.noise import add_noise
+    from denoise.plan import stable_hash
+
+    @takes_names
+    def add(images, names):
+        return [add_noise(image, spec, np.random.default_rng([seed % 2**64, stable_hash(name)]))
+                for image, name in zip(images, names)]
+    return add
