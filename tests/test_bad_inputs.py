@@ -177,15 +177,18 @@ def test_every_file_is_cleaned_right_or_named_as_failed(tmp_path, model_file, mo
     root = tmp_path / "mixed"
     _make(root, GOOD)
     _make(root, {name: make for name, (make, _) in BAD.items()})
-    _gray(9, 9).save(root / "animation.gif", save_all=True, append_images=[_gray(9, 9, 1)])  # not an input type
+    _gray(9, 9).save(root / "animation.gif", save_all=True, append_images=[_gray(9, 9, 1)])  # a type not read
+    (root / "notes.txt").write_text("not an image type: passed over without a word")
     before = _hashes(root)
 
     result = _run(root, model_file, tmp_path / "report.json")
 
     assert result.exit_code == 1, result.output
-    assert f"{len(GOOD)} done, 0 skipped" in result.output and f"{len(BAD)} failed" in result.output
+    assert f"{len(GOOD)} done, 1 skipped (1 of types denoise does not read: 1 .gif;" in result.output
+    assert f"{len(BAD)} failed" in result.output and "notes.txt" not in result.output
     files = {os.path.relpath(f["source"], root): f for f in json.loads((tmp_path / "report.json").read_text())["files"]}
-    assert sorted(files) == sorted([*GOOD, *BAD])  # the GIF is not an input type: passed over, like a .txt
+    assert sorted(files) == sorted([*GOOD, *BAD, "animation.gif"])  # the GIF is named as skipped; the .txt is not
+    assert files["animation.gif"]["status"] == "skipped" and "convert it to PNG" in files["animation.gif"]["reason"]
     out = tmp_path / "mixed-denoised"
     for name in GOOD:
         assert files[name]["status"] == "done", files[name]

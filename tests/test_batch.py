@@ -11,7 +11,20 @@ import pytest
 from PIL import Image
 
 from denoise import batch, images
-from denoise.batch import DONE, FAILED, SKIPPED, Job, clean_images, parse_shard, plan_outputs, shard_jobs
+from denoise.batch import (
+    DONE,
+    FAILED,
+    SKIPPED,
+    UNFINISHED,
+    Interrupted,
+    Job,
+    clean_images,
+    measure,
+    parse_shard,
+    plan_outputs,
+    shard_jobs,
+    takes_names,
+)
 from denoise.errors import UsageError
 from denoise.images import array_to_uint8, to_float
 
@@ -326,3 +339,52 @@ def test_an_unexpected_encoder_error_fails_only_that_file(tmp_path, monkeypatch)
     summary = clean_images(plan_outputs(root), identity)
     assert summary.counts == {DONE: 3, SKIPPED: 0, FAILED: 1}
     assert "a.png" in summary.failures[0].reason and "encoder said no" in summary.failures[0].reason
+
+
+def test_ctrl_c_finishes_the_writes_under_way_and_raises_the_summary_so_far(tmp_path):
+    for index in range(6):
+        _write(tmp_path / "in" / f"{index}.png")
+    calls = []
+
+    def interrupted_on_the_third_batch(images):
+        calls.append(len(images))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return identity(images)
+
+    jobs = plan_outputs(tmp_path / "in")
+    with pytest.raises(Interrupted) as stop:
+        clean_images(jobs, interrupted_on_the_third_batch, batch_size=1)
+    summary = stop.value.summary
+    assert isinstance(stop.value, KeyboardInterrupt) and summary.interrupted and not summary.ok
+    assert [r.status for r in summary.results] == [DONE, DONE] + [UNFINISHED] * 4  # the 2 handed over were written
+    assert summary.counts == {DONE: 2, SKIPPED: 0, FAILED: 0, UNFINISHED: 4}
+    assert sorted(p.name for p in (tmp_path / "in-denoised").iterdir()) == ["0.png", "1.png"]  # whole, no temps
+    assert json.loads(summary.to_json())["interrupted"] is True
+
+
+def test_a_transform_marked_takes_names_gets_each_relative_path(tmp_path):
+    root = _tree(tmp_path / "photos")
+    seen = []
+
+    @takes_names
+    def recording(images, names):
+        seen.extend(names)
+        return identity(images)
+
+    assert clean_images(plan_outputs(root), recording, batch_size=3).ok
+    assert sorted(seen) == ["B.JPG", "a.png", "trip 2019/café.png", "trip 2019/deeper/日本.tif"]
+    assert clean_images(plan_outputs(root), identity, overwrite=True).ok  # a plain callable gets images only
+
+
+def test_measure_reads_sizes_from_headers_and_counts_nothing_for_skipped_files(tmp_path):
+    root = tmp_path / "in"
+    _write(root / "a.png", (8, 10, 3))
+    _write(root / "b.png", (6, 6))
+    (root / "c.heic").write_bytes(b"x")
+    jobs = plan_outputs(root)
+    assert [tuple(size) for size in measure(jobs)] == [(80, 3), (36, 1), (0, 0)]
+    _write(tmp_path / "in-denoised" / "a.png")
+    assert [size.pixels for size in measure(jobs)] == [0, 36, 0]  # a done output is skipped
+    results = clean_images(jobs, identity, sizes=measure(jobs)).results
+    assert [(r.status, r.pixels) for r in results] == [(SKIPPED, 0), (DONE, 36), (SKIPPED, 0)]
