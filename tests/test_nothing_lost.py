@@ -82,7 +82,7 @@ def test_in_place_replaces_the_original_once_the_new_version_is_complete(tmp_pat
     original = _pixels(path)
     assert clean_images(plan_outputs(root, in_place=True), invert).ok
     np.testing.assert_array_equal(_pixels(path), 255 - original)
-    assert _hidden(root) == []
+    assert _hidden(root) == [".denoise-in-place"]  # the journal of what was replaced; no temp file
 
 
 def test_a_rerun_sweeps_temp_files_that_a_killed_write_left_behind(tmp_path):
