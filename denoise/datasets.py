@@ -31,7 +31,7 @@ DISABLE_PLUGINS_ENV = "DENOISE_DISABLE_PLUGINS"
 class LoadRequest:
     """What the caller wants from a loader."""
 
-    path: Path | None = None  # --path / --data-dir: where the data lies (a loader may have its own default)
+    path: Path | None = None  # --path: where the data lies (a loader may have its own default)
     patch_size: int | None = None  # cut training images into square patches of this size; None = whole images
     validation_fraction: float = 0.1  # share held out for validation; 1.0 = everything is for evaluation
     channels: int | None = None  # 1 (grayscale) or 3 (colour); None = as stored
@@ -50,6 +50,7 @@ class Dataset:
     train: Sequence[np.ndarray]
     validation: Sequence[np.ndarray]
     notes: dict = field(default_factory=dict)  # free-form facts for the model card, e.g. {"source": "..."}
+    validation_names: Sequence[str] = ()  # optional: a name for each validation image (a relative path), for reports
 
 
 Loader = Callable[[LoadRequest], Dataset]

@@ -68,6 +68,7 @@ def noisy_copies(images, noise: NoiseSpec, seed: int) -> list[np.ndarray]:
 @dataclass
 class ImageScore:
     index: int
+    name: str
     shape: tuple
     noisy_psnr: float
     noisy_ssim: float
@@ -91,18 +92,19 @@ class EvalReport:
         return {**self.summary(), "images": [asdict(score) for score in self.images]}
 
 
-def score_images(clean, noisy, denoised, noise: NoiseSpec) -> EvalReport:
-    """PSNR/SSIM of the noisy and the denoised version of each clean image."""
+def score_images(clean, noisy, denoised, noise: NoiseSpec, names=()) -> EvalReport:
+    """PSNR/SSIM of the noisy and the denoised version of each clean image; names label them (default: #index)."""
     report = EvalReport(str(noise))
-    for index, (c, n, d) in enumerate(zip(clean, noisy, denoised)):
+    names = list(names) or [f"#{index}" for index in range(len(clean))]
+    for index, (name, c, n, d) in enumerate(zip(names, clean, noisy, denoised)):
         report.images.append(
-            ImageScore(index, tuple(int(v) for v in c.shape), psnr(c, n), ssim(c, n), psnr(c, d), ssim(c, d))
+            ImageScore(index, name, tuple(int(v) for v in c.shape), psnr(c, n), ssim(c, n), psnr(c, d), ssim(c, d))
         )
     return report
 
 
-def evaluate(denoise, images_uint8, noise: NoiseSpec, seed: int = 0) -> EvalReport:
+def evaluate(denoise, images_uint8, noise: NoiseSpec, seed: int = 0, names=()) -> EvalReport:
     """Add seeded noise to clean uint8 images, clean them with `denoise` (list -> list), and score both."""
     clean = [np.asarray(image, np.float32) / 255.0 for image in images_uint8]
     noisy = noisy_copies(clean, noise, seed)
-    return score_images(clean, noisy, denoise(noisy), noise)
+    return score_images(clean, noisy, denoise(noisy), noise, names)

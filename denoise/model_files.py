@@ -39,11 +39,28 @@ _SHOWN = (
 )
 
 
+def shipped_model_names() -> list[str]:
+    """The names the shipped models can be given by instead of a path, e.g. "gaussian-gray"."""
+    return sorted({Path(name).stem for name in DEFAULT_MODELS.values()})
+
+
+def resolve_model(path_or_name: str | Path) -> Path:
+    """A model file's path: an existing file as given, else the shipped model of that name (with or without .keras).
+
+    An unknown name comes back as a path, so that read_metadata's error names it and lists the shipped names.
+    """
+    path = Path(path_or_name)
+    if not path.exists() and path.parent == Path(".") and path.stem in shipped_model_names():
+        return WEIGHTS_FOLDER / f"{path.stem}.keras"
+    return path
+
+
 def read_metadata(path: Path) -> dict:
     """denoise's metadata of a `.keras` file, without importing TensorFlow; ModelError if it is not a model file."""
     path = Path(path)
     if not path.is_file():
-        raise ModelError(f"The model file {path} does not exist. Train one with `denoise train` or leave out --model.")
+        raise ModelError(f"The model file {path} does not exist. Give a .keras file made by `denoise train`, or a "
+                         f"shipped model's name: {', '.join(shipped_model_names())}.")
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())

@@ -28,8 +28,7 @@ from denoise.layers import (
     SpaceToDepth,
 )
 from denoise.model_files import METADATA_NAME, read_metadata
-
-ARCHITECTURES = ("unet", "guided-unet", "conv", "dense")
+from denoise.train_config import ARCHITECTURES
 
 
 def build_model(arch: str, channels: int, *, width: int = 32, depth: int = 3, fine_blocks: int = 0,
@@ -176,7 +175,9 @@ def build_conv_autoencoder(channels: int, *, width: int = 32, impulse: bool = Fa
     x = layers.MaxPooling2D(2)(x)
     x = layers.Conv2DTranspose(width, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Conv2DTranspose(width, 3, strides=2, padding="same", activation="relu")(x)
-    clean = layers.Conv2D(channels, 3, padding="same", activation="sigmoid", name="clean")(x)
+    # A linear output, not keras-io's sigmoid: under MSE a sigmoid's gradient vanishes as it saturates, and on
+    # MNIST (mostly black) every output pixel went to black and stayed there. denoise clips outputs to [0, 1].
+    clean = layers.Conv2D(channels, 3, padding="same", name="clean")(x)
     return _model(noisy, clean, f"conv_w{width}", impulse)
 
 
@@ -187,7 +188,7 @@ def build_dense_autoencoder(channels: int, *, image_size: int = 28, code_size: i
     noisy = keras.Input((image_size, image_size, channels), name="noisy")
     x = layers.Flatten()(_network_input(noisy, impulse))
     x = layers.Dense(code_size, activation="relu", name="code")(x)
-    x = layers.Dense(pixels, activation="sigmoid")(x)
+    x = layers.Dense(pixels)(x)  # linear, as build_conv_autoencoder's output and for the same reason
     clean = layers.Reshape((image_size, image_size, channels), name="clean")(x)
     return _model(noisy, clean, f"dense_{pixels}_{code_size}", impulse)
 
@@ -259,8 +260,11 @@ def save_model(model: keras.Model, path: Path, metadata: dict, include_optimizer
     The optimizer state (twice the size of the weights for Adam) is only kept for resumable checkpoints.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+    except OSError as exc:
+        raise ModelError(f"Could not write the model {path}: {exc.strerror or exc}. Choose another path.") from exc
     os.close(handle)
     try:
         (model if include_optimizer else _without_optimizer(model)).save(temp_name)

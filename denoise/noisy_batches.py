@@ -12,13 +12,14 @@ from denoise.noise import GAUSSIAN, NoiseSpec
 
 
 def make_pipeline(images: np.ndarray, noise: NoiseSpec, batch_size: int, seed: int, first_step: int = 0,
-                  crop_size: int | None = None, clean_fraction: float = 0.0):
+                  crop_size: int | None = None, clean_fraction: float = 0.0, size_multiple: int = 1):
     """An endless tf.data stream of (noisy, clean) float batches: shuffled, flipped, with new noise every step.
 
     The noise of step k depends only on (seed, k), so runs are reproducible and a resumed run continues the
     sequence instead of repeating it. With crop_size, every patch is cropped at a new random position each time it
     is drawn: from a few hundred images the network then sees far more distinct patches than a fixed grid gives.
-    clean_fraction of the patches (drawn at random) get no noise at all.
+    clean_fraction of the patches (drawn at random) get no noise at all. Patches are mirrored out to a multiple of
+    size_multiple (a U-Net's downsampling grid), as inference pads images, so 28x28 digits train a U-Net too.
     """
     clean = tf.data.Dataset.from_tensor_slices(images)
     clean = clean.shuffle(min(len(images), 20_000), seed=seed, reshuffle_each_iteration=True).repeat()
@@ -30,12 +31,29 @@ def make_pipeline(images: np.ndarray, noise: NoiseSpec, batch_size: int, seed: i
         draws = tf.data.Dataset.counter(start=first_step * batch_size)
         clean = tf.data.Dataset.zip((clean, draws)).map(random_crop, num_parallel_calls=tf.data.AUTOTUNE)
     clean = clean.batch(batch_size, drop_remainder=True)
+    if size_multiple > 1:
+        clean = clean.map(lambda batch: pad_to_multiple(batch, size_multiple), num_parallel_calls=tf.data.AUTOTUNE)
     steps = tf.data.Dataset.counter(start=first_step)
     pairs = tf.data.Dataset.zip((clean, steps)).map(
         lambda batch, step: _noisy_pair(batch, tf.stack([tf.cast(seed, tf.int64), step]), noise, clean_fraction),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     return pairs.prefetch(tf.data.AUTOTUNE)
+
+
+def pad_to_multiple(batch, multiple: int):
+    """A batch of NHWC patches mirrored at the bottom and right up to a multiple of `multiple` pixels a side.
+
+    Mirroring (not zeros) keeps the padding looking like image, as denoise.inference pads at run time. A pad wider
+    than the patch is done in several mirror steps.
+    """
+    height, width = int(batch.shape[1]), int(batch.shape[2])
+    target_h, target_w = -(-height // multiple) * multiple, -(-width // multiple) * multiple
+    while height < target_h or width < target_w:
+        grow_h, grow_w = min(target_h - height, height), min(target_w - width, width)
+        batch = tf.pad(batch, [[0, 0], [0, grow_h], [0, grow_w], [0, 0]], mode="SYMMETRIC")
+        height, width = height + grow_h, width + grow_w
+    return batch
 
 
 def _noisy_pair(batch, seed, noise: NoiseSpec, clean_fraction: float = 0.0):

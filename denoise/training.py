@@ -27,8 +27,8 @@ from denoise.datasets import Dataset, LoadRequest, load_dataset
 from denoise.errors import DatasetError, TrainingError, UsageError
 from denoise.evaluation import noisy_copies, psnr
 from denoise.inference import Denoiser
-from denoise.losses import LOSSES, loss_function
-from denoise.model_files import check_model_file_name, read_metadata
+from denoise.losses import loss_function
+from denoise.model_files import read_metadata
 from denoise.models import (
     build_model,
     fine_block_count,
@@ -37,51 +37,24 @@ from denoise.models import (
     model_channels,
     remove_unfinished_saves,
     save_model,
+    size_multiple,
     transfer_weights,
     with_bfloat16_compute,
     with_weights_in,
 )
 from denoise.noise import SALT_AND_PEPPER, NoiseSpec
 from denoise.noisy_batches import make_pipeline
+from denoise.resources import resolve_precision
+from denoise.train_config import TrainConfig, check_config, checkpoint_path
 
-LR_SCHEDULES = ("cosine", "constant")
-TRAIN_PRECISIONS = ("float32", "bfloat16")
-
-
-@dataclass
-class TrainConfig:
-    """Everything `denoise train` needs; stored in the model's metadata so a run can be reproduced."""
-
-    dataset: str
-    noise: NoiseSpec
-    out: Path
-    data_path: Path | None = None
-    arch: str | None = None  # None: the --init-from model's architecture, else "unet"
-    width: int = 32
-    depth: int = 3
-    fine_blocks: int | None = None  # residual blocks at a U-Net's finest scale; None: the --init-from model's, else 0
-    channels: int | None = None
-    epochs: int = 20
-    batch_size: int = 32
-    patch_size: int = 64
-    crop_size: int | None = None  # train on random crops of this size from each patch (new positions every step)
-    steps_per_epoch: int | None = None
-    learning_rate: float = 1e-3
-    lr_schedule: str = "cosine"
-    clean_fraction: float = 0.0  # this share of patches gets no noise: the model learns to leave clean images be
-    loss: str = "mse"  # or "psnr": each patch's error in dB, so light noise weighs as much as heavy (losses.py)
-    validation_fraction: float = 0.1
-    seed: int = 0
-    limit: int | None = None
-    resume: bool = False
-    init_from: Path | None = None  # start from this model's weights (fine-tuning) with a fresh optimizer
-    precision: str = "float32"  # or "bfloat16": convolutions compute in bfloat16 (weights stay float32), as `run` does
-    freeze_core: bool = False  # train only the U-Net's first and last convolutions (the "edge" layers)
-    distribute: bool = False  # mirror the model over every GPU (or every logical device) of this machine
-
+__all__ = ["EpochReport", "TrainConfig", "TrainResult", "checkpoint_path", "train"]
+# An output whose pixels vary this little, relative to the clean image's, has collapsed to a constant image.
+COLLAPSED_CONTRAST = 0.1
 
 @dataclass
 class EpochReport:
+    """One validation: epoch 0 is the --init-from model before any step."""
+
     epoch: int
     epochs: int
     loss: float
@@ -89,6 +62,7 @@ class EpochReport:
     denoised_psnr: float
     best: bool
     seconds: float
+    collapsed: bool = False  # the outputs are (nearly) constant images: the model learnt to ignore its input
 
 
 @dataclass
@@ -101,17 +75,16 @@ class TrainResult:
     dataset_notes: dict = field(default_factory=dict)  # what the loader reported, e.g. files it skipped
 
 
-def checkpoint_path(out: Path) -> Path:
-    """Where the resumable checkpoint of a run writing `out` lives (beside it)."""
-    out = Path(out)
-    return out.with_name(out.stem + ".resume.keras")
-
-
 def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = None) -> TrainResult:
-    """Train (or resume) a model as configured; the best model is at config.out whenever this returns or raises."""
-    _check_config(config)
+    """Train (or resume) a model as configured; the best model is at config.out whenever this returns or raises.
+
+    Nothing is written to config.out before a model worth keeping exists: a finished epoch that beats every earlier
+    one, or with init_from the starting model itself, validated before the first step.
+    """
+    check_config(config)
     config = _inherit_architecture(config) if config.init_from is not None else config
-    config = dataclasses.replace(config, arch=config.arch or "unet", fine_blocks=config.fine_blocks or 0)
+    config = dataclasses.replace(config, arch=config.arch or "unet", fine_blocks=config.fine_blocks or 0,
+                                 precision=resolve_precision(config.precision))
     keras.utils.set_random_seed(config.seed)
     data = _load_training_data(config)
     train_images = np.stack(data.train)
@@ -128,24 +101,26 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
     remove_unfinished_saves(config.out)  # a killed run's half-written saves (the checkpoint's temps match too)
     validation = _validation_set(data.validation, config)
     pipeline = make_pipeline(train_images, config.noise, config.batch_size, config.seed, start_epoch * steps,
-                             crop_size=config.crop_size, clean_fraction=config.clean_fraction)
+                             crop_size=config.crop_size, clean_fraction=config.clean_fraction,
+                             size_multiple=size_multiple(model))
     saver = _EpochEnd(config, validation, data.notes, channels, best, on_epoch)
     result = TrainResult(config.out, start_epoch, best, dataset_notes=data.notes)
     try:
         with _stop_on_ctrl_c(saver):
-            model.fit(pipeline, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
-                      callbacks=[saver], shuffle=False, verbose=0)
+            if config.init_from is not None and start_epoch == 0:
+                saver.validate_starting_model(model)
+            if not saver.stop_requested:
+                model.fit(pipeline, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
+                          callbacks=[saver], shuffle=False, verbose=0)
     except KeyboardInterrupt:
         saver.stop_requested = True
-    if saver.stop_requested:
-        result.interrupted = True
-        if saver.best is None:  # nothing saved yet: keep what there is rather than nothing
-            saver.save(model, config.out, saver.last_epoch, None)
+    result.interrupted = saver.stop_requested
     result.epochs_done, result.best_psnr, result.history = saver.last_epoch, saver.best, saver.history
     if saver.diverged:
         raise TrainingError(
-            f"The loss became NaN in epoch {saver.last_epoch + 1}; training stopped. The best model so far is at "
-            f"{config.out}. Try a lower --learning-rate or a smaller --batch-size."
+            f"The loss became NaN in epoch {saver.last_epoch + 1}; training stopped. "
+            + (f"The best model so far is at {config.out}. " if saver.saved else "No model was written. ")
+            + "Train again with a lower --learning-rate (say a third of this run's) or a smaller --batch-size."
         )
     return result
 
@@ -174,11 +149,9 @@ def _stop_on_ctrl_c(saver: "_EpochEnd"):
 def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
     """A compiled model with the epoch it starts at and the best PSNR so far: resumed, or built new."""
     resume_from = checkpoint_path(config.out)
-    if config.resume and resume_from.exists():
+    if config.resume:
         model, state = load_model(resume_from, compile=True)
         return model, int(state["epochs"]), _best_so_far(state, config.out)
-    if config.resume:
-        raise UsageError(f"--resume found no checkpoint at {resume_from}; start without --resume.")
     # Salt-and-pepper models fill in and replace only pure black and white values (see layers.FillImpulses).
     impulse = config.noise.kind == SALT_AND_PEPPER
     start = _starting_model(config, channels) if config.init_from is not None else None
@@ -263,23 +236,6 @@ def _copy_weights(source, target, path: Path) -> None:
                          f"({exc}).") from None
 
 
-def _check_config(config: TrainConfig) -> None:
-    if config.loss not in LOSSES:
-        raise UsageError(f"Unknown --loss {config.loss!r}. Choose one of: {', '.join(LOSSES)}.")
-    if config.precision not in TRAIN_PRECISIONS:
-        raise UsageError(f"Unknown --precision {config.precision!r}. Choose one of: {', '.join(TRAIN_PRECISIONS)}.")
-    if config.lr_schedule not in LR_SCHEDULES:
-        raise UsageError(f"Unknown --lr-schedule {config.lr_schedule!r}. Choose one of: {', '.join(LR_SCHEDULES)}.")
-    if not 0 <= config.clean_fraction < 1:
-        raise UsageError(f"--clean-fraction must lie in 0..1 (below 1), not {config.clean_fraction}.")
-    for name in ("epochs", "batch_size", "patch_size"):
-        if getattr(config, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1.")
-    if config.crop_size is not None and not 1 <= config.crop_size <= config.patch_size:
-        raise UsageError(f"--crop-size ({config.crop_size}) must lie between 1 and --patch-size ({config.patch_size}).")
-    check_model_file_name(config.out)
-
-
 def _load_training_data(config: TrainConfig) -> Dataset:
     request = LoadRequest(
         path=config.data_path,
@@ -296,7 +252,7 @@ def _load_training_data(config: TrainConfig) -> Dataset:
 
 
 def _optimizer(config: TrainConfig, steps_per_epoch: int):
-    rate = config.learning_rate
+    rate = config.rate
     if config.lr_schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=config.epochs * steps_per_epoch, alpha=0.02)
     return keras.optimizers.Adam(rate)
@@ -308,6 +264,16 @@ def _validation_set(images, config: TrainConfig) -> tuple[list[np.ndarray], list
     return clean, noisy_copies(clean, config.noise, seed=config.seed + 1)
 
 
+def is_collapsed(clean: list[np.ndarray], denoised: list[np.ndarray]) -> bool:
+    """Whether the outputs have (nearly) no contrast where the clean images have some: a constant image came out.
+
+    A model that learnt to ignore its input (seen: a sigmoid autoencoder gone all black on MNIST) still gets a
+    finite PSNR, often the best so far, so the score alone never shows it.
+    """
+    contrast = [(float(np.std(d)), float(np.std(c))) for c, d in zip(clean, denoised) if np.std(c) > 0.02]
+    return bool(contrast) and all(out < COLLAPSED_CONTRAST * ref for out, ref in contrast)
+
+
 class _EpochEnd(keras.callbacks.Callback):
     """Keras callback: validates, saves the best model and a resumable checkpoint, reports, watches for NaN."""
 
@@ -317,7 +283,13 @@ class _EpochEnd(keras.callbacks.Callback):
         self.best, self.on_epoch, self.history = best, on_epoch, []
         self.last_epoch, self.diverged, self.started = 0, False, time.monotonic()
         self.stop_requested = False  # set by Ctrl-C (see _stop_on_ctrl_c)
+        self.saved = best is not None  # whether config.out holds a model of this run (or the one resumed)
         self._denoiser = None
+
+    def validate_starting_model(self, model) -> None:
+        """Score the --init-from model before any step and keep it at --out: training must beat it to replace it."""
+        self.set_model(model)
+        self._finish_epoch(0, float("nan"), save_checkpoint=False)
 
     def on_train_batch_end(self, batch, logs=None):
         if logs and not math.isfinite(float(logs.get("loss", 0.0))):
@@ -326,32 +298,38 @@ class _EpochEnd(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.diverged or self.stop_requested:  # a stopped epoch is unfinished: its checkpoint is not written
+        if self.diverged or self.stop_requested:  # a stopped epoch is unfinished: nothing of it is written
             return
-        noisy_psnr, denoised_psnr = self._validate()
-        improved = self.best is None or denoised_psnr > self.best
-        self.last_epoch = epoch + 1
+        self._finish_epoch(epoch + 1, float((logs or {}).get("loss", float("nan"))))
+
+    def _finish_epoch(self, epoch: int, loss: float, save_checkpoint: bool = True) -> None:
+        noisy_psnr, denoised_psnr, collapsed = self._validate()
+        # Without validation images there is no "best": the newest model is kept.
+        improved = self.best is None or not math.isfinite(denoised_psnr) or denoised_psnr > self.best
+        self.last_epoch = epoch
         if improved:
             self.best = denoised_psnr
-            self.save(self.model, self.config.out, self.last_epoch, denoised_psnr)
-        self.save(self.model, checkpoint_path(self.config.out), self.last_epoch, denoised_psnr, include_optimizer=True)
-        report = EpochReport(self.last_epoch, self.config.epochs, float((logs or {}).get("loss", float("nan"))),
-                             noisy_psnr, denoised_psnr, improved, time.monotonic() - self.started)
+            self.save(self.model, self.config.out, epoch, denoised_psnr)
+            self.saved = True
+        if save_checkpoint:
+            self.save(self.model, checkpoint_path(self.config.out), epoch, denoised_psnr, include_optimizer=True)
+        report = EpochReport(epoch, self.config.epochs, loss, noisy_psnr, denoised_psnr, improved,
+                             time.monotonic() - self.started, collapsed)
         self.history.append(report)
         self.started = time.monotonic()
         if self.on_epoch:
             self.on_epoch(report)
 
-    def _validate(self) -> tuple[float, float]:
+    def _validate(self) -> tuple[float, float, bool]:
+        """Mean PSNR of the noisy and the denoised validation images, and whether the outputs are constant."""
         clean, noisy = self.validation
         if not clean:
-            return float("nan"), float("nan")
+            return float("nan"), float("nan"), False
         if self._denoiser is None:  # one Denoiser for the whole run, so its traced graphs are reused every epoch
             self._denoiser = Denoiser(self.model)
         denoised = self._denoiser(noisy)
-        return float(np.mean([psnr(c, n) for c, n in zip(clean, noisy)])), float(
-            np.mean([psnr(c, d) for c, d in zip(clean, denoised)])
-        )
+        return (float(np.mean([psnr(c, n) for c, n in zip(clean, noisy)])),
+                float(np.mean([psnr(c, d) for c, d in zip(clean, denoised)])), is_collapsed(clean, denoised))
 
     def save(self, model, path, epochs, validation_psnr, include_optimizer=False):
         if not include_optimizer and self.config.precision != "float32":

@@ -54,7 +54,8 @@ def load_folder(request: LoadRequest) -> Dataset:
     train_pixels = make_train(train, request.patch_size, root, notes)
     if request.patch_size is not None:
         validation = [(name, center_crop(pixels, VALIDATION_CROP)) for name, pixels in validation]
-    return Dataset(train=train_pixels, validation=[pixels for _, pixels in validation], notes=notes)
+    return Dataset(train=train_pixels, validation=[pixels for _, pixels in validation], notes=notes,
+                   validation_names=[name for name, _ in validation])
 
 
 def require_folder(path: Path | None) -> Path:

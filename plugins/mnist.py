@@ -56,7 +56,7 @@ def load_fashion_mnist(request: LoadRequest) -> Dataset:
 
 
 def load_source(source: Source, request: LoadRequest) -> Dataset:
-    """Read a source from --data-dir, else from the Keras cache, else download it; then apply limit and channels."""
+    """Read a source from --path, else from the Keras cache, else download it; then apply limit and channels."""
     if request.path is not None:
         found = read_folder(Path(request.path), source)
         if found is None:
@@ -64,10 +64,12 @@ def load_source(source: Source, request: LoadRequest) -> Dataset:
     else:
         found = read_folder(keras_cache(source), source) or download(source)
     train, test, origin = found
+    validation = shape_images(test, request)
     return Dataset(
         train=shape_images(train, request),
-        validation=shape_images(test, request),
+        validation=validation,
         notes={"source": source.title, "origin": origin},
+        validation_names=[f"{source.title} test image {index}" for index in range(len(validation))],
     )
 
 
@@ -168,13 +170,13 @@ def download(source: Source) -> tuple[np.ndarray, np.ndarray, str]:
     return as_images(x_train, "Keras"), as_images(x_test, "Keras"), f"keras.datasets.{source.keras_module}"
 
 
-def missing_message(source: Source, data_dir: Path | None) -> str:
+def missing_message(source: Source, folder: Path | None) -> str:
     """Which files are missing, where to put them and where to get them."""
     idx = " and ".join(f"{stem}.gz" for stem in SPLITS.values())
-    found_where = f"in {data_dir}" if data_dir is not None else f"in {keras_cache(source)} and could not be downloaded"
+    found_where = f"in {folder}" if folder is not None else f"in {keras_cache(source)} and could not be downloaded"
     urls = " and ".join(DOWNLOAD_BASE + name for name in source.download_names)
     return (
         f"{source.title} was not found {found_where}. Put either {idx} or {source.npz_name} into the folder you pass "
-        f"as --data-dir, or into the Keras cache folder {keras_cache(source)}. Get them from {urls} "
-        "(or run once with network access and no --data-dir to let Keras download them)."
+        f"as --path, or into the Keras cache folder {keras_cache(source)}. Get them from {urls} "
+        "(or run once with network access and no --path to let Keras download them)."
     )

@@ -152,7 +152,7 @@ def test_train_the_dense_baseline_on_mnist_files(tmp_path):
 
     rng = np.random.default_rng(0)
     write_idx(tmp_path / "mnist", rng.integers(0, 256, (64, 28, 28), np.uint8), rng.integers(0, 256, (16, 28, 28), np.uint8))
-    result = invoke("train", "--dataset", "mnist", "--data-dir", tmp_path / "mnist", "--arch", "dense",
+    result = invoke("train", "--dataset", "mnist", "--path", tmp_path / "mnist", "--arch", "dense",
                     "--noise", "salt-and-pepper:0.2", "--epochs", 1, "--batch-size", 16, "--out", tmp_path / "d.keras")
     assert result.exit_code == 0, result.output
     assert "dense" in invoke("info", tmp_path / "d.keras").output

@@ -121,7 +121,7 @@ def test_offline_without_files_says_what_to_put_where(tmp_path, offline_keras, l
         loader(LoadRequest())
     message = str(error.value)
     assert offline_keras == ["load_data"]
-    assert files in message and "--data-dir" in message
+    assert files in message and "--path" in message
     assert str(tmp_path / "home" / ".keras" / cache) in message
     assert "https://storage.googleapis.com/tensorflow/tf-keras-datasets/" in message
     assert "URL fetch failure" in message

@@ -3,12 +3,17 @@
 # Importing the command modules registers their commands, in this order in --help: run, noise, then the rest.
 from denoise.cli import run  # noqa: F401  isort: skip
 from denoise.cli import models  # noqa: F401  isort: skip
-from denoise.cli.common import app
+from denoise.cli.common import EXIT_BUG, app, report_bug
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="denoise")
+    """Console-script entry point. Anticipated errors are DenoiseErrors, shown by each command as one line and exit
+    code 2; anything else is a bug: one line on the terminal, the traceback in a file that line names."""
+    try:
+        app(prog_name="denoise")
+    except Exception as exc:  # noqa: BLE001 - the last resort; SystemExit and KeyboardInterrupt pass through
+        report_bug(exc)
+        raise SystemExit(EXIT_BUG) from None
 
 
 __all__ = ["app", "main"]

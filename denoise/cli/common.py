@@ -7,6 +7,7 @@ load it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -26,6 +27,7 @@ app = typer.Typer(
 
 EXIT_FAILED_FILES = 1  # the run finished but some files failed
 EXIT_ERROR = 2  # nothing was done: bad arguments, missing model, unknown dataset...
+EXIT_BUG = 3  # an unexpected error: a bug in denoise (or in what it runs on); the traceback is in a file
 EXIT_INTERRUPTED = 130
 
 
@@ -38,6 +40,23 @@ def _version(value: bool) -> None:
 def fail(message: str, code: int = EXIT_ERROR) -> None:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)
+
+
+def report_bug(exc: BaseException) -> None:
+    """Say in one line that something unexpected failed, with the file its full traceback was written to."""
+    import tempfile
+    import time
+    import traceback
+
+    folder = Path(tempfile.gettempdir())
+    path = folder / f"denoise-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    try:
+        path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        where = f"the full traceback is in {path}"
+    except OSError:
+        where = "the traceback could not be written to a file"
+    typer.secho(f"error: unexpected {type(exc).__name__}: {exc}. This is a bug in denoise; {where}. Please include "
+                "it when you report the bug.", err=True, fg=typer.colors.RED)
 
 
 def checked(parse):
@@ -92,9 +111,35 @@ PrecisionOption = Annotated[str, typer.Option(
 EnsembleOption = Annotated[int, typer.Option(
     min=1, max=8, metavar="N", help="Average the model over N flips and transposes of each image (1-8): N times "
     "slower, a little cleaner (about +0.1 dB with 2, +0.15 with 8 on CSet5).")]
-PathOption = Annotated[
-    Optional[Path],
-    typer.Option("--path", "--data-dir", help="Where the dataset's files lie (a folder of images for 'folder')."),
-]
+PathOption = Annotated[Optional[Path], typer.Option(
+    "--path", help="Where the dataset's files lie: a folder of images for 'folder', the folder of the IDX or .npz "
+                   "files for 'mnist' and 'fashion-mnist' (default: the Keras cache, else a download).")]
+
+
+def channels_option(value: Optional[int]) -> Optional[int]:
+    if value is not None and value not in (1, 3):
+        raise typer.BadParameter(f"{value} is not possible: give 1 (grayscale) or 3 (colour).")
+    return value
+
+
+ChannelsOption = Annotated[Optional[int], typer.Option(
+    callback=channels_option, help="1 = grayscale, 3 = colour; default: as stored.")]
+
+
+def resolve_model(path_or_name: Path) -> Path:
+    """A model argument as a file path: a .keras file, or a shipped model's name such as gaussian-gray."""
+    from denoise.model_files import resolve_model as resolve
+
+    return resolve(path_or_name)
+
+
+def same_command(add: list[str] = (), drop: list[str] = ()) -> str:
+    """The command line this process was started with, as `denoise ...`, with flags dropped and added: what a
+    message suggests running next."""
+    import shlex
+    import sys
+
+    args = [arg for arg in sys.argv[1:] if arg not in drop]
+    return "denoise " + shlex.join(args + [flag for flag in add if flag not in args])
 
 

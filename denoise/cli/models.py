@@ -11,6 +11,7 @@ import typer
 from denoise.cli.common import (
     EXIT_FAILED_FILES,
     EXIT_INTERRUPTED,
+    ChannelsOption,
     DatasetOption,
     EnsembleOption,
     NoiseOption,
@@ -19,9 +20,12 @@ from denoise.cli.common import (
     ThreadsOption,
     app,
     fail,
+    resolve_model,
+    same_command,
 )
 from denoise.errors import DenoiseError
 from denoise.resources import start_tensorflow
+from denoise.train_config import DEFAULT_LEARNING_RATE, FINE_TUNE_LEARNING_RATE
 
 
 @app.command()
@@ -32,15 +36,15 @@ def train(
     noise: NoiseOption = "gaussian:0-50",
     arch: Annotated[Optional[str], typer.Option(
         help="unet (default; with --init-from: that model's), guided-unet (colour: a gray U-Net per channel that "
-             "sees the other channels; can start from a gray unet), conv (no skips) or dense (784-32-784, 28x28 "
-             "only).")] = None,
+             "sees the other channels; can start from a gray unet), conv (no skips) or dense (784-32-784 for "
+             "28x28).")] = None,
     width: Annotated[int, typer.Option(min=4, help="Filters at the first scale (unet, conv).")] = 32,
     depth: Annotated[int, typer.Option(min=1, max=5, help="Number of downsampling scales (unet).")] = 3,
     fine_blocks: Annotated[Optional[int], typer.Option(min=0, max=16, help=(
         "Residual blocks at a U-Net's finest scale (default 0; with --init-from: that model's). Each adds about a "
         "tenth to the model's cost. They start as the identity, so with --init-from a trained U-Net grows into a "
         "bigger one that first computes what it did."))] = None,
-    channels: Annotated[Optional[int], typer.Option(min=1, max=3, help="1 = grayscale, 3 = colour; default: as stored.")] = None,
+    channels: ChannelsOption = None,
     epochs: Annotated[int, typer.Option(min=1)] = 20,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     patch_size: Annotated[int, typer.Option(min=8, help="Side of the square training patches.")] = 64,
@@ -48,7 +52,9 @@ def train(
                                                            "at new positions every step (more variety from few "
                                                            "images; e.g. --patch-size 128 --crop-size 64).")] = None,
     steps_per_epoch: Annotated[Optional[int], typer.Option(min=1, help="Default: one pass over the patches.")] = None,
-    learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
+    learning_rate: Annotated[Optional[float], typer.Option(
+        help=f"Default {DEFAULT_LEARNING_RATE:g}, or {FINE_TUNE_LEARNING_RATE:g} with --init-from (a higher rate "
+             "undoes what the model knew).")] = None,
     lr_schedule: Annotated[str, typer.Option(help="cosine (decays to 2% by the last epoch) or constant.")] = "cosine",
     clean_fraction: Annotated[float, typer.Option(min=0.0, max=0.99, help="Share of patches left without noise, "
                                                   "so a blind model learns to leave clean images as they are.")] = 0.0,
@@ -58,45 +64,80 @@ def train(
     seed: int = 0,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Use at most this many source images.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint beside --out.")] = False,
-    init_from: Annotated[Optional[Path], typer.Option(help="Fine-tune: start from this model's architecture and "
-                                                          "weights with a fresh optimizer (e.g. a shipped model).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out, once this run has a model to put "
+                                                 "there (a finished epoch, or the --init-from model).")] = False,
+    init_from: Annotated[Optional[Path], typer.Option(help="Fine-tune: start from this model (a .keras file or a "
+                                                          "shipped model's name) with a fresh optimizer. It is "
+                                                          "validated first and kept unless training beats it.")] = None,
     freeze_core: Annotated[bool, typer.Option(help="Train only the first and last convolutions of a U-Net, e.g. a "
                                                     "guided-unet grown from a gray model with --init-from: it "
                                                     "learns to use the other channels and keeps the rest.")] = False,
-    precision: Annotated[str, typer.Option(help=(
-        "float32 (default) or bfloat16: the convolutions compute in bfloat16, as `run` does by default on CPUs with "
-        "AMX or AVX-512 BF16, with float32 weights; training steps take about half the time there (measured 0.07 "
-        "vs 0.13 s). The saved model computes in float32 wherever it is loaded."))] = "float32",
+    precision: Annotated[str, typer.Option(metavar="MODE", help=(
+        "float32 (default), bfloat16 or auto (bfloat16 on CPUs with AMX or AVX-512 BF16, as `run` does): the "
+        "convolutions compute in bfloat16 with float32 weights; training steps take about half the time there "
+        "(measured 0.07 vs 0.13 s). The saved model computes in float32 wherever it is loaded."))] = "float32",
     threads: ThreadsOption = None,
     distribute: Annotated[bool, typer.Option(help="Train on every GPU of this machine at once (TensorFlow's "
                                                   "MirroredStrategy; --batch-size is split between them).")] = False,
 ) -> None:
     """Train a denoising model: clean images in, noise added on the fly, the best epoch kept at --out."""
-    start_tensorflow(threads)
-    from denoise.training import TrainConfig
-    from denoise.training import train as run_training
+    from denoise.datasets import get_plugin
+    from denoise.train_config import TrainConfig, check_config
 
     config = TrainConfig(
         dataset=dataset, noise=noise, out=out, data_path=path, arch=arch, width=width, depth=depth,
         fine_blocks=fine_blocks, channels=channels, epochs=epochs, batch_size=batch_size, patch_size=patch_size,
-        crop_size=crop_size,
-        steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_schedule=lr_schedule, loss=loss,
-        clean_fraction=clean_fraction,
-        validation_fraction=validation_fraction, seed=seed, limit=limit, resume=resume, init_from=init_from,
-        freeze_core=freeze_core, precision=precision,
-        distribute=distribute,
+        crop_size=crop_size, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_schedule=lr_schedule,
+        loss=loss, clean_fraction=clean_fraction, validation_fraction=validation_fraction, seed=seed, limit=limit,
+        resume=resume, overwrite=overwrite, init_from=init_from and resolve_model(init_from),
+        freeze_core=freeze_core, precision=precision, distribute=distribute,
     )
+    try:  # every option is checked before TensorFlow's import (seconds) and the dataset's reading (minutes)
+        check_config(config)
+        get_plugin(dataset)
+    except DenoiseError as exc:
+        fail(str(exc))
+    start_tensorflow(threads)
+    from denoise.training import train as run_training
+
     try:
         result = run_training(config, on_epoch=_print_epoch)
     except DenoiseError as exc:
         fail(str(exc))
-    for problem in _dataset_problems(result.dataset_notes):
+    for problem in _dataset_problems(result.dataset_notes) + _model_problems(result):
         typer.secho(f"warning: {problem}", err=True, fg=typer.colors.YELLOW)
     if result.interrupted:
-        typer.echo(f"Interrupted after {result.epochs_done} epochs; the best model so far is at {out}. "
-                   "Continue with the same command plus --resume.", err=True)
+        typer.echo(_interrupted_message(result, config), err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
     typer.echo(f"Done: {result.epochs_done} epochs, best validation PSNR {result.best_psnr:.2f} dB, model at {out}")
+
+
+def _interrupted_message(result, config) -> str:
+    """What an interrupted run left, and the command that goes on from there."""
+    from denoise.train_config import checkpoint_path
+
+    if checkpoint_path(config.out).exists():
+        command = same_command(add=["--resume"], drop=["--resume", "--overwrite"])
+        return (f"Interrupted after {result.epochs_done} epochs; the best model so far is at {config.out}. "
+                f"Continue with: {command}")
+    kept = f"{config.out} holds the starting model, unchanged" if config.init_from else (
+        f"{config.out} was left as it was" if config.out.exists() else f"nothing was written to {config.out}")
+    return (f"Interrupted before the first epoch finished; {kept}. Start again with: "
+            f"{same_command(add=['--overwrite'] if config.out.exists() else [], drop=['--overwrite'])}")
+
+
+def _model_problems(result) -> list[str]:
+    """Warnings about the model kept: collapsed to a constant output, or no better than its noisy input."""
+    best = next((report for report in reversed(result.history) if report.best), None)
+    if best is None:
+        return []
+    if best.collapsed:
+        return [f"the model kept at {result.out} puts out (nearly) constant images: it learnt to ignore its input. "
+                "Train longer, with a smaller --batch-size or another --learning-rate, or try --arch unet."]
+    if best.denoised_psnr < best.noisy_psnr:
+        return [f"the model kept at {result.out} is worse than its noisy input ({best.denoised_psnr:.2f} against "
+                f"{best.noisy_psnr:.2f} dB on the validation images). Train longer or try --arch unet."]
+    return []
 
 
 def _dataset_problems(notes: dict) -> list[str]:
@@ -112,15 +153,16 @@ def _dataset_problems(notes: dict) -> list[str]:
 
 def _print_epoch(report) -> None:
     mark = "  (best, saved)" if report.best else ""
-    typer.echo(
-        f"epoch {report.epoch}/{report.epochs}  loss {report.loss:.5f}  validation PSNR: noisy "
-        f"{report.noisy_psnr:.2f} dB -> denoised {report.denoised_psnr:.2f} dB  [{report.seconds:.0f}s]{mark}"
-    )
+    mark += "  [output is a constant image]" if report.collapsed else ""
+    what = f"epoch {report.epoch}/{report.epochs}  loss {report.loss:.5f}" if report.epoch else "starting model"
+    typer.echo(f"{what}  validation PSNR: noisy {report.noisy_psnr:.2f} dB -> denoised {report.denoised_psnr:.2f} dB"
+               f"  [{report.seconds:.0f}s]{mark}")
 
 
 @app.command("eval")
 def evaluate(
-    model: Annotated[Path, typer.Argument(help="The .keras model to evaluate.")],
+    model: Annotated[Path, typer.Argument(help="The model to evaluate: a .keras file, or a shipped model's name "
+                                               "(gaussian-gray, gaussian-colour, impulse-gray).")],
     dataset: DatasetOption = "folder",
     path: PathOption = None,
     noise: NoiseOption = "gaussian:25",
@@ -131,23 +173,34 @@ def evaluate(
     ensemble: EnsembleOption = 1,
 ) -> None:
     """Print PSNR and SSIM of the noisy input and of the model's output on a dataset's images."""
+    from denoise.datasets import LoadRequest, get_plugin, load_dataset
+    from denoise.model_files import read_metadata
+
+    model = resolve_model(model)
+    try:  # checked before TensorFlow's import
+        read_metadata(model)
+        get_plugin(dataset)
+        if path is not None and not path.exists():
+            raise DenoiseError(f"--path {path} does not exist. Give the folder (or file) the dataset lies in.")
+    except DenoiseError as exc:
+        fail(str(exc))
     start_tensorflow()
-    from denoise.datasets import LoadRequest, load_dataset
     from denoise.evaluation import evaluate as run_evaluation
     from denoise.inference import load_denoiser
 
     try:
         denoiser = load_denoiser(model, precision=precision, ensemble=ensemble)
         request = LoadRequest(path=path, patch_size=None, validation_fraction=1.0, seed=seed, limit=limit)
-        images = list(load_dataset(dataset, request).validation)[:limit]
-        report = run_evaluation(denoiser, images, noise, seed=seed)
+        data = load_dataset(dataset, request)
+        images = list(data.validation)[:limit]
+        report = run_evaluation(denoiser, images, noise, seed=seed, names=list(data.validation_names)[:limit])
     except DenoiseError as exc:
         fail(str(exc))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
         return
     s = report.summary()
-    typer.echo(f"{s['count']} images, noise {s['noise']}")
+    typer.echo(f"{s['count']} images, noise {s['noise']}, model {model}")
     typer.echo(f"  noisy input : PSNR {s['noisy_psnr']:6.2f} dB   SSIM {s['noisy_ssim']:.4f}")
     typer.echo(f"  denoised    : PSNR {s['denoised_psnr']:6.2f} dB   SSIM {s['denoised_ssim']:.4f}")
 
@@ -194,12 +247,12 @@ def compact(
 
 
 @app.command()
-def info(model: Annotated[Path, typer.Argument(help="A .keras model file.")]) -> None:
+def info(model: Annotated[Path, typer.Argument(help="A .keras model file, or a shipped model's name.")]) -> None:
     """Show what a model is and how it was trained (reads its metadata; no TensorFlow needed)."""
     from denoise.model_files import describe_model_file
 
     try:
-        lines = describe_model_file(model)
+        lines = describe_model_file(resolve_model(model))
     except DenoiseError as exc:
         fail(str(exc))
     for line in lines:
