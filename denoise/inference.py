@@ -21,6 +21,7 @@ from denoise.detection import (
     whole_extreme_pixels,
 )
 from denoise.errors import ModelError, NoiseSpecError
+from denoise.impulses import content_extremes, protect
 from denoise.models import (
     fixed_size,
     is_impulse_model,
@@ -190,7 +191,28 @@ class Denoiser:
         return np.clip(merged, 0.0, 1.0, out=merged if merged.flags.writeable else None)
 
     def _run_planes(self, planes: list[np.ndarray], in_place: bool = False) -> list[np.ndarray]:
-        """The model's output for each plane, averaged over self.ensemble orientations of it."""
+        """The model's output for each plane, averaged over self.ensemble orientations of it.
+
+        An impulse model gets the black and white content of mostly black and white planes (digits, scans, line
+        art) as known values, and that content comes out exactly as it went in (impulses.content_extremes).
+        """
+        contents = [content_extremes(plane[..., 0]) if self.impulse and plane.shape[-1] == 1 else None
+                    for plane in planes]
+        if not any(content is not None for content in contents):
+            return self._run_planes_oriented(planes, in_place)
+        originals = [plane[..., 0][content] if content is not None else None
+                     for plane, content in zip(planes, contents)]
+        planes = [plane if content is None else protect(plane, content[..., None])
+                  for plane, content in zip(planes, contents)]
+        results = self._run_planes_oriented(planes, in_place)
+        for index, (content, original) in enumerate(zip(contents, originals)):
+            if content is not None:
+                if not results[index].flags.writeable:
+                    results[index] = results[index].copy()
+                results[index][..., 0][content] = original
+        return results
+
+    def _run_planes_oriented(self, planes: list[np.ndarray], in_place: bool = False) -> list[np.ndarray]:
         if self.ensemble == 1:
             return self._run_planes_once(planes, in_place)
         totals = None
