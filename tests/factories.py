@@ -72,3 +72,40 @@ def digit_like_images(count: int, size: int = 28, seed: int = 0) -> np.ndarray:
         # MNIST's strokes saturate: stretch the stroke cores to pure white, as its scanning and normalising did.
         images[index, ..., 0] = np.clip(np.asarray(small, np.float32) * 1.6, 0, 255).round().astype(np.uint8)
     return images
+
+
+def line_art_images(count: int, size: int = 96, seed: int = 0, binary: bool = False) -> list[np.ndarray]:
+    """HxWx1 float32 images in [0, 1] like scanned pages: black text, lines and boxes on white paper.
+
+    Drawn 4x larger and scaled down, so strokes have a gray rim as a scan's do; binary=True draws at full size and
+    thresholds, as a fax or a bilevel TIFF has it. Content like this is mostly pure black and white.
+    """
+    from PIL import ImageDraw, ImageFont
+
+    words = "the quick brown fox jumps over a lazy dog scan page note line art 0123456789 invoice total".split()
+    rng = np.random.default_rng(seed)
+    scale = 1 if binary else 4
+    images = []
+    for _ in range(count):
+        canvas = Image.new("L", (size * scale, size * scale), 255)
+        draw = ImageDraw.Draw(canvas)
+        y = int(rng.integers(2, 10)) * scale
+        while y < (size - 20) * scale:
+            font_size = int(rng.integers(10, 18))
+            font = ImageFont.load_default(size=font_size * scale)
+            draw.text((int(rng.integers(2, 10)) * scale, y), " ".join(rng.choice(words, 4)), fill=0, font=font)
+            y += int(font_size * 1.5) * scale
+        for _ in range(int(rng.integers(2, 5))):
+            (x0, y0), (x1, y1) = (rng.uniform(0, size * scale, 2).tolist() for _ in range(2))
+            width = int(rng.integers(1, 3)) * scale
+            if rng.random() < 0.5:
+                draw.line([(x0, y0), (x1, y1)], fill=0, width=width)
+            else:
+                draw.rectangle([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], outline=0, width=width)
+        if scale > 1:
+            canvas = canvas.resize((size, size), Image.Resampling.BOX)
+        pixels = np.asarray(canvas, np.float32)
+        if binary:
+            pixels = np.where(pixels >= 128, 255.0, 0.0).astype(np.float32)
+        images.append(pixels[..., None] / 255)
+    return images
