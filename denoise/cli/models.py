@@ -101,7 +101,7 @@ def train(
     from denoise.training import train as run_training
 
     try:
-        result = run_training(config, on_epoch=_print_epoch)
+        result = run_training(config, on_epoch=_print_epoch, on_start=typer.echo)
     except DenoiseError as exc:
         fail(str(exc))
     for problem in _dataset_problems(result.dataset_notes) + _model_problems(result):
