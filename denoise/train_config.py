@@ -6,11 +6,11 @@ TensorFlow's import and the minutes of reading a dataset; training.py does the w
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from denoise.errors import UsageError
+from denoise.files import check_writable_folder
 from denoise.model_files import check_model_file_name, read_metadata
 from denoise.noise import NoiseSpec
 from denoise.resources import PRECISIONS
@@ -123,20 +123,6 @@ def _check_out(config: TrainConfig) -> None:
         raise UsageError(f"--out {out} exists. Add --overwrite to replace it once this run has a model to put "
                          "there" + (", or --resume to continue the run that wrote it"
                                     if checkpoint_path(out).exists() else "") + ", or choose another --out.")
-    check_writable_folder(out.parent, "--out")
-
-
-def check_writable_folder(folder: Path, option: str) -> None:
-    """UsageError unless a file can be written into `folder` or, if it does not exist yet, its nearest existing parent.
-
-    A real file is made and removed there, since permission bits do not tell (root, read-only mounts, /proc).
-    """
-    existing = next(parent for parent in (folder.absolute(), *folder.absolute().parents) if parent.exists())
-    if not existing.is_dir():
-        raise UsageError(f"{option}: {existing} is a file, so {folder} cannot be created. Choose another path.")
-    try:
-        with tempfile.TemporaryFile(dir=existing, prefix=".denoise-probe-"):
-            pass
-    except OSError as exc:
-        raise UsageError(f"{option}: nothing can be written in {existing} ({exc.strerror or exc}). Choose a folder "
-                         "you may write to.") from None
+    problem = check_writable_folder(out.parent)
+    if problem:
+        raise UsageError(f"--out {out} cannot be written: {problem}. Choose a path in a folder you may write to.")

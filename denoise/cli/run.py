@@ -22,6 +22,7 @@ from denoise.cli.common import (
     app,
     checked,
     fail,
+    resolve_model,
     shard_option,
     size_option,
 )
@@ -37,9 +38,9 @@ def run(
         Optional[Path],
         typer.Option("--out", "-o", help="Output folder (mirrors the input tree). Default: a sibling '<name>-denoised'."),
     ] = None,
-    model: Annotated[
-        Optional[Path], typer.Option("--model", "-m", help="A .keras model. Default: the shipped models.")
-    ] = None,
+    model: Annotated[Optional[Path], typer.Option(
+        "--model", "-m", help="A .keras model, or a shipped model's name to use it for every image. Default: the "
+                              "shipped models, chosen per image.")] = None,
     noise_kind: Annotated[Optional[str], typer.Option(
         "--noise", parser=checked(parse_noise_kind), metavar="KIND",
         help="Which shipped model: gaussian, salt-and-pepper, or auto (default): detected per image (isolated "
@@ -80,6 +81,7 @@ def run(
         jobs, total = _plan_run(source, out, in_place, shard)
         _check_writable(jobs, source, out, in_place, report)
         plan = memory_plan(max_memory) if max_memory else None
+        model = model and resolve_model(model)
         _check_model(model, noise_kind)
     except DenoiseError as exc:
         fail(str(exc))
