@@ -167,6 +167,7 @@ def evaluate(
     path: PathOption = None,
     noise: NoiseOption = "gaussian:25",
     limit: Annotated[Optional[int], typer.Option(min=1, help="Evaluate at most this many images.")] = None,
+    channels: ChannelsOption = None,
     seed: int = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print per-image scores as JSON.")] = False,
     precision: PrecisionOption = "auto",
@@ -190,7 +191,8 @@ def evaluate(
 
     try:
         denoiser = load_denoiser(model, precision=precision, ensemble=ensemble)
-        request = LoadRequest(path=path, patch_size=None, validation_fraction=1.0, seed=seed, limit=limit)
+        request = LoadRequest(path=path, patch_size=None, validation_fraction=1.0, channels=channels, seed=seed,
+                              limit=limit)
         data = load_dataset(dataset, request)
         images = list(data.validation)[:limit]
         report = run_evaluation(denoiser, images, noise, seed=seed, names=list(data.validation_names)[:limit])
