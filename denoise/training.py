@@ -105,13 +105,10 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
     pipeline = make_pipeline(train_images, config.noise, config.batch_size, config.seed, start_epoch * steps,
                              crop_size=config.crop_size, clean_fraction=config.clean_fraction,
                              size_multiple=size_multiple(model))
-    saver = _EpochEnd(config, validation, data.notes, channels, best, on_epoch)
+    saver = _EpochEnd(config, validation, data.notes, channels, best, on_epoch, start_epoch)
     result = TrainResult(config.out, start_epoch, best, dataset_notes=data.notes)
     if on_start is not None:
-        on_start(f"training {config.arch} ({model.count_params():,} parameters, {config.precision}) on "
-                 f"{len(train_images):,} patches of {train_images.shape[1]}x{train_images.shape[2]}x{channels}, "
-                 f"{steps} steps of {config.batch_size} per epoch, learning rate {config.rate:g}; validating on "
-                 f"{len(validation[0])} images" + (f"; resuming after epoch {start_epoch}" if start_epoch else ""))
+        on_start(_start_line(config, model, train_images.shape, steps, len(validation[0]), start_epoch))
     try:
         with _stop_on_ctrl_c(saver):
             if config.init_from is not None and start_epoch == 0:
@@ -130,6 +127,15 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
             + "Train again with a lower --learning-rate (say a third of this run's) or a smaller --batch-size."
         )
     return result
+
+
+def _start_line(config: TrainConfig, model, patches: tuple, steps: int, validation: int, start_epoch: int) -> str:
+    """What is about to be trained on what, in one line, so a wrong option shows before the first epoch."""
+    count, height, width, channels = patches
+    return (f"training {config.arch} ({model.count_params():,} parameters, {config.precision}) on {count:,} patches "
+            f"of {height}x{width}x{channels}, {steps} steps of {config.batch_size} per epoch, learning rate "
+            f"{config.rate:g}; validating on {validation} images"
+            + (f"; resuming after epoch {start_epoch}" if start_epoch else ""))
 
 
 @contextlib.contextmanager
@@ -305,11 +311,11 @@ def _centre(image: np.ndarray, height: int, width: int) -> np.ndarray:
 class _EpochEnd(keras.callbacks.Callback):
     """Keras callback: validates, saves the best model and a resumable checkpoint, reports, watches for NaN."""
 
-    def __init__(self, config, validation, notes, channels, best, on_epoch):
+    def __init__(self, config, validation, notes, channels, best, on_epoch, start_epoch: int = 0):
         super().__init__()
         self.config, self.validation, self.notes, self.channels = config, validation, notes, channels
         self.best, self.on_epoch, self.history = best, on_epoch, []
-        self.last_epoch, self.diverged, self.started = 0, False, time.monotonic()
+        self.last_epoch, self.diverged, self.started = start_epoch, False, time.monotonic()
         self.stop_requested = False  # set by Ctrl-C (see _stop_on_ctrl_c)
         self.saved = best is not None  # whether config.out holds a model of this run (or the one resumed)
         self._denoiser = None
