@@ -10,9 +10,12 @@ carrying one, on Ctrl-C). One bad file never stops the others. Files replaced in
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -167,7 +170,8 @@ def clean_images(jobs: Sequence[Job], denoise: Denoiser, *, overwrite: bool = Fa
                     progress(result)
 
             try:
-                _drive(pipe, jobs, denoise, record, _Settings(overwrite, batch_size, journal, sizes))
+                with _ctrl_c_between_batches() as stop:
+                    _drive(pipe, jobs, denoise, record, _Settings(overwrite, batch_size, journal, sizes), stop)
             except KeyboardInterrupt:
                 for event in pipe.finish_writes():
                     record(*event)
@@ -185,7 +189,33 @@ class _Settings:
     sizes: Sequence[ImageSize] | None
 
 
-def _drive(pipe: Pipeline, jobs: Sequence[Job], denoise: Denoiser, record: Callable, settings: _Settings) -> None:
+@contextlib.contextmanager
+def _ctrl_c_between_batches():
+    """Yield an Event that the first Ctrl-C sets; _drive raises KeyboardInterrupt at its next event, between batches.
+
+    Raised inside TensorFlow or NumPy, a KeyboardInterrupt surfaced as a SystemError ("returned a result with an
+    exception set"): that file failed and the run went on. A second Ctrl-C stops at once. Off the main thread, or
+    where SIGINT is ignored (a background job), the handlers are left as they are.
+    """
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield requested
+        return
+
+    def ask_to_stop(signum, frame):
+        requested.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, ask_to_stop)
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _drive(pipe: Pipeline, jobs: Sequence[Job], denoise: Denoiser, record: Callable, settings: _Settings,
+           stop: threading.Event) -> None:
     """Read ahead on the reader thread, denoise same-size groups here, write on the writers, record each result."""
     def run(batch: list[_Loaded]) -> None:
         _denoise_and_write(batch, denoise, record, pipe.write, settings.journal)
@@ -200,6 +230,8 @@ def _drive(pipe: Pipeline, jobs: Sequence[Job], denoise: Denoiser, record: Calla
     pipe.read(list(enumerate(jobs)), cost=cost, load=lambda item: _read(*item, settings))
     groups: dict[tuple[int, ...], list[_Loaded]] = {}
     for event in pipe.events():
+        if stop.is_set():
+            raise KeyboardInterrupt
         if isinstance(event, _Loaded):
             _add(groups, event, settings.batch_size, run)
         elif event is READ_DONE or event is STALLED:

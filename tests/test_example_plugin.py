@@ -33,6 +33,9 @@ def build_tools_missing() -> str | None:
     return None
 
 
+pytestmark = pytest.mark.xdist_group("example-plugin")  # one worker installs the plugin once for all its tests
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     """A folder holding denoise-stripes installed by pip, as a third-party user would install it."""
