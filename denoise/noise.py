@@ -17,17 +17,23 @@ if TYPE_CHECKING:  # NumPy is imported where noise is made, so parsing a spec (t
 
 GAUSSIAN = "gaussian"
 SALT_AND_PEPPER = "salt-and-pepper"
+CAMERA = "camera"  # a camera's processed sensor noise (camera_noise.py); level 0-1 through Brooks et al.'s range
+CAMERA_JPEG = "camera-jpeg"  # the same, then JPEG at a random quality
+CAMERA_KINDS = (CAMERA, CAMERA_JPEG)
 _ALIASES = {"gaussian": GAUSSIAN, "gauss": GAUSSIAN, "salt-and-pepper": SALT_AND_PEPPER, "sp": SALT_AND_PEPPER,
-            "salt_and_pepper": SALT_AND_PEPPER, "impulse": SALT_AND_PEPPER}
-_LIMITS = {GAUSSIAN: (0.0, 255.0), SALT_AND_PEPPER: (0.0, 1.0)}
-EXAMPLES = "gaussian:25, gaussian:0-50, salt-and-pepper:0.1 or salt-and-pepper:0.05-0.3"
+            "salt_and_pepper": SALT_AND_PEPPER, "impulse": SALT_AND_PEPPER, "camera": CAMERA,
+            "camera-jpeg": CAMERA_JPEG}
+_SHIPPED_KINDS = (GAUSSIAN, SALT_AND_PEPPER)  # the kinds `run --noise` can choose a shipped model for
+_LIMITS = {GAUSSIAN: (0.0, 255.0), SALT_AND_PEPPER: (0.0, 1.0), CAMERA: (0.0, 1.0), CAMERA_JPEG: (0.0, 1.0)}
+EXAMPLES = "gaussian:25, gaussian:0-50, salt-and-pepper:0.1, salt-and-pepper:0.05-0.3, camera:0-1 or camera-jpeg:0.5"
 
 
 @dataclass(frozen=True)
 class NoiseSpec:
     """A kind of noise and its level, fixed (low == high) or a range drawn uniformly per image for blind training.
 
-    For Gaussian noise the level is sigma on the 0-255 scale; for salt-and-pepper it is the fraction of pixels hit.
+    For Gaussian noise the level is sigma on the 0-255 scale; for salt-and-pepper it is the fraction of pixels hit;
+    for camera noise it is where in Brooks et al.'s range of sensor noise the image lies, 0 to 1 (camera_noise.py).
     """
 
     kind: str
@@ -71,6 +77,10 @@ def parse_noise_kind(text: str) -> str | None:
     name = name.strip().lower()
     if name != "auto" and name not in _ALIASES:
         raise NoiseSpecError(f"Unknown kind of noise {text!r}. Choose auto, {GAUSSIAN} or {SALT_AND_PEPPER}.")
+    if name != "auto" and _ALIASES[name] not in _SHIPPED_KINDS:
+        raise NoiseSpecError(f"No shipped model cleans {_ALIASES[name]} noise yet. Train one with `denoise train "
+                             f"--noise {_ALIASES[name]}:0-1 ...` and give it with --model, or choose auto, "
+                             f"{GAUSSIAN} or {SALT_AND_PEPPER}.")
     if sep:
         kind = "auto" if name == "auto" else _ALIASES[name]
         raise NoiseSpecError(f"{text!r} gives a noise level, but --noise here only chooses which shipped model "
@@ -100,12 +110,25 @@ def add_noise(image: np.ndarray, spec: NoiseSpec, rng: np.random.Generator, clip
     import numpy as np
 
     image = np.asarray(image, dtype=np.float32)
+    if spec.kind in CAMERA_KINDS:
+        return _camera(image, spec, rng)
     level = rng.uniform(spec.low, spec.high) if spec.is_range else spec.low
     if spec.kind == GAUSSIAN:
         noisy = image + rng.standard_normal(image.shape, dtype=np.float32) * np.float32(level / 255.0)
     else:
         noisy = _salt_and_pepper(image, level, rng)
     return np.clip(noisy, 0.0, 1.0) if clip else noisy
+
+
+def _camera(image: np.ndarray, spec: NoiseSpec, rng: np.random.Generator) -> np.ndarray:
+    """Camera noise on one HxWxC image, seeded from rng; the pipeline is TensorFlow's (imported only here)."""
+    import numpy as np
+
+    from denoise.camera_noise import add_camera_noise
+
+    seed = rng.integers(0, 2**31 - 1, size=2)
+    noisy = add_camera_noise(image[None], spec.low, spec.high, seed, jpeg=spec.kind == CAMERA_JPEG)
+    return np.asarray(noisy[0], dtype=np.float32)
 
 
 def _salt_and_pepper(image: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from denoise.noise import GAUSSIAN, NoiseSpec
+from denoise.camera_noise import add_camera_noise
+from denoise.noise import CAMERA_JPEG, CAMERA_KINDS, GAUSSIAN, NoiseSpec
 
 
 def make_pipeline(images: np.ndarray, noise: NoiseSpec, batch_size: int, seed: int, first_step: int = 0,
@@ -75,6 +76,9 @@ def _noisy_pair(batch, seed, noise: NoiseSpec, clean_fraction: float = 0.0):
 def add_noise_tf(clean, noise: NoiseSpec, level_seed, pixel_seed):
     """The TensorFlow twin of denoise.noise.add_noise, then rounded to 8 bits as a noisy file on disk would be."""
     shape = tf.shape(clean)
+    if noise.kind in CAMERA_KINDS:
+        noisy = add_camera_noise(clean, noise.low, noise.high, pixel_seed, jpeg=noise.kind == CAMERA_JPEG)
+        return tf.round(noisy * 255.0) / 255.0
     level = tf.random.stateless_uniform([shape[0], 1, 1, 1], level_seed, noise.low, noise.high + 1e-9)
     if noise.kind == GAUSSIAN:
         noisy = clean + tf.random.stateless_normal(shape, pixel_seed) * (level / 255.0)

@@ -27,7 +27,7 @@ from denoise.cli.common import (
     size_option,
 )
 from denoise.errors import DenoiseError
-from denoise.noise import SALT_AND_PEPPER, parse_noise_kind
+from denoise.noise import CAMERA_KINDS, SALT_AND_PEPPER, parse_noise_kind
 from denoise.resources import start_tensorflow
 
 
@@ -360,6 +360,8 @@ def noise(
         fail(str(exc))
     if not any(not job.unread for job in jobs):
         fail(f"No images found in {source} (PNG, JPEG, TIFF, BMP or WebP).")
+    if noise.kind in CAMERA_KINDS:
+        start_tensorflow()  # camera noise runs the camera's pipeline in TensorFlow: load it quietly, once
     summary = _run_with_progress(jobs, measure(jobs, overwrite), lambda progress, sizes: clean_images(
         jobs, seeded_noise(noise, seed), overwrite=overwrite, progress=progress, sizes=sizes), quiet, "adding noise")
     _finish_run(summary, None, jobs, started)
