@@ -109,14 +109,16 @@ def train(
     if result.interrupted:
         typer.echo(_interrupted_message(result, config), err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
-    typer.echo(f"Done: {result.epochs_done} epochs, best validation PSNR {result.best_psnr:.2f} dB, model at {out}")
+    best = f", best validation PSNR {result.best_psnr:.2f} dB" if result.best_psnr is not None else ""
+    typer.echo(f"Done: {result.epochs_done} epochs{best}, model at {out}")
 
 
 def _interrupted_message(result, config) -> str:
     """What an interrupted run left, and the command that goes on from there."""
     from denoise.train_config import checkpoint_path
 
-    if checkpoint_path(config.out).exists():
+    # A checkpoint of this run, or of the run it resumes: not one an interrupted --overwrite run has not replaced yet.
+    if checkpoint_path(config.out).exists() and (config.resume or result.epochs_done > 0):
         command = same_command(add=["--resume"], drop=["--resume", "--overwrite"])
         return (f"Interrupted after {result.epochs_done} epochs; the best model so far is at {config.out}. "
                 f"Continue with: {command}")
