@@ -55,7 +55,7 @@ def write_atomically(dest: Path, write: Callable[[BinaryIO], None],
             raise ImageError(f"Could not write {dest}: {os_error_reason(exc)}. Check that the folder is writable and the "
                              "disk has space; no partial file was left.") from exc
         raise
-    _sync_folder(dest.parent)
+    sync_folder(dest.parent)
 
 
 class _CheckedWriter(io.BufferedWriter):
@@ -107,8 +107,9 @@ def _temp_target(name: str) -> str | None:
     return target if len(token) == 16 and all(c in "0123456789abcdef" for c in token) else None
 
 
-def _sync_folder(folder: Path) -> None:
-    # Makes the rename itself durable across a power cut; some file systems refuse, which costs only durability.
+def sync_folder(folder: Path) -> None:
+    """Make the names in a folder (a rename, a new file) durable across a power cut; some file systems refuse,
+    which costs only durability."""
     with contextlib.suppress(OSError):
         descriptor = os.open(folder, os.O_RDONLY)
         try:

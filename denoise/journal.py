@@ -15,11 +15,12 @@ Lines cut short by a kill mid-append are ignored (their file is then redone, whi
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import threading
 from pathlib import Path
+
+from denoise.files import sync_folder
 
 JOURNAL_NAME = ".denoise-in-place"  # hidden, so folder walks (and users' file browsers) pass over it
 
@@ -62,7 +63,7 @@ class InPlaceJournal:
             finally:
                 os.close(descriptor)
             if created:
-                _sync_folder(path.parent)
+                sync_folder(path.parent)  # a new journal's name must survive a power cut too
             self._folder(path.parent).setdefault(path.name, set()).add(identity(stat))
 
     def _folder(self, folder: Path) -> dict[str, set[tuple[int, int, int]]]:
@@ -86,13 +87,3 @@ def read_journal(journal: Path) -> dict[str, set[tuple[int, int, int]]]:
         except (ValueError, KeyError, TypeError):
             continue
     return entries
-
-
-def _sync_folder(folder: Path) -> None:
-    # A new journal's name must survive a power cut as surely as the renames it vouches for.
-    with contextlib.suppress(OSError):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
