@@ -375,6 +375,7 @@ class _EpochEnd(keras.callbacks.Callback):
     def metadata(self, epochs: int, validation_psnr: float | None) -> dict:
         config = {k: str(v) if isinstance(v, (Path, NoiseSpec)) else v for k, v in asdict(self.config).items()}
         config["noise"] = str(self.config.noise)
+        config["learning_rate"] = self.config.rate  # the default resolved, so the card shows what ran
         return {
             "format": 1,
             "denoise_version": __version__,
