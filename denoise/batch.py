@@ -10,11 +10,9 @@ carrying one, on Ctrl-C). One bad file never stops the others. Files replaced in
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
-import signal
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,6 +25,7 @@ from PIL import Image
 from denoise.errors import DenoiseError, UsageError
 from denoise.files import remove_stale_temps
 from denoise.images import LoadedImage, read_image, save_image
+from denoise.interrupts import stop_on_ctrl_c
 from denoise.journal import JOURNAL_NAME, InPlaceJournal
 from denoise.pipeline import READ_DONE, STALLED, Pipeline
 from denoise.plan import Job, parse_shard, plan_outputs, shard_jobs
@@ -170,7 +169,7 @@ def clean_images(jobs: Sequence[Job], denoise: Denoiser, *, overwrite: bool = Fa
                     progress(result)
 
             try:
-                with _ctrl_c_between_batches() as stop:
+                with stop_on_ctrl_c() as stop:  # read between batches in _drive
                     _drive(pipe, jobs, denoise, record, _Settings(overwrite, batch_size, journal, sizes), stop)
             except KeyboardInterrupt:
                 for event in pipe.finish_writes():
@@ -187,31 +186,6 @@ class _Settings:
     batch_size: int
     journal: InPlaceJournal
     sizes: Sequence[ImageSize] | None
-
-
-@contextlib.contextmanager
-def _ctrl_c_between_batches():
-    """Yield an Event that the first Ctrl-C sets; _drive raises KeyboardInterrupt at its next event, between batches.
-
-    Raised inside TensorFlow or NumPy, a KeyboardInterrupt surfaced as a SystemError ("returned a result with an
-    exception set"): that file failed and the run went on. A second Ctrl-C stops at once. Off the main thread, or
-    where SIGINT is ignored (a background job), the handlers are left as they are.
-    """
-    requested = threading.Event()
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        yield requested
-        return
-
-    def ask_to_stop(signum, frame):
-        requested.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    previous = signal.signal(signal.SIGINT, ask_to_stop)
-    try:
-        yield requested
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _drive(pipe: Pipeline, jobs: Sequence[Job], denoise: Denoiser, record: Callable, settings: _Settings,

@@ -7,10 +7,8 @@ interrupted run (Ctrl-C, a crash, a killed job) always leaves a usable model and
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-import signal
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,6 +25,7 @@ from denoise.datasets import Dataset, LoadRequest, load_dataset
 from denoise.errors import DatasetError, TrainingError, UsageError
 from denoise.evaluation import noisy_copies, psnr
 from denoise.inference import Denoiser
+from denoise.interrupts import stop_on_ctrl_c
 from denoise.losses import loss_function
 from denoise.model_files import read_metadata
 from denoise.models import (
@@ -110,14 +109,14 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
     if on_start is not None:
         on_start(_start_line(config, model, train_images.shape, steps, len(validation[0]), start_epoch))
     try:
-        with _stop_on_ctrl_c(saver):
+        with stop_on_ctrl_c(saver.stop):  # the callback reads it between steps
             if config.init_from is not None and start_epoch == 0:
                 saver.validate_starting_model(model)
             if not saver.stop_requested:
                 model.fit(pipeline, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
                           callbacks=[saver], shuffle=False, verbose=0)
     except KeyboardInterrupt:
-        saver.stop_requested = True
+        saver.stop.set()
     result.interrupted = saver.stop_requested
     result.epochs_done, result.best_psnr, result.history = saver.last_epoch, saver.best, saver.history
     if saver.diverged:
@@ -136,27 +135,6 @@ def _start_line(config: TrainConfig, model, patches: tuple, steps: int, validati
             f"of {height}x{width}x{channels}, {steps} steps of {config.batch_size} per epoch, learning rate "
             f"{config.rate:g}; validating on {validation} images"
             + (f"; resuming after epoch {start_epoch}" if start_epoch else ""))
-
-
-@contextlib.contextmanager
-def _stop_on_ctrl_c(saver: "_EpochEnd"):
-    """The first Ctrl-C asks training to stop after the current step; a second one interrupts at once.
-
-    A KeyboardInterrupt raised while TensorFlow runs C++ code can surface as an unrelated error (seen: SystemError
-    in the middle of a model call), so the first one only sets a flag that the callback reads between steps.
-    """
-    def request_stop(signum, frame):
-        saver.stop_requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    if threading.current_thread() is not threading.main_thread():  # signal handlers live on the main thread
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, request_stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
@@ -316,9 +294,13 @@ class _EpochEnd(keras.callbacks.Callback):
         self.config, self.validation, self.notes, self.channels = config, validation, notes, channels
         self.best, self.on_epoch, self.history = best, on_epoch, []
         self.last_epoch, self.diverged, self.started = start_epoch, False, time.monotonic()
-        self.stop_requested = False  # set by Ctrl-C (see _stop_on_ctrl_c)
+        self.stop = threading.Event()  # set by Ctrl-C (interrupts.stop_on_ctrl_c)
         self.saved = best is not None  # whether config.out holds a model of this run (or the one resumed)
         self._denoiser = None
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.stop.is_set()
 
     def validate_starting_model(self, model) -> None:
         """Score the --init-from model before any step and keep it at --out: training must beat it to replace it."""
