@@ -31,20 +31,15 @@ _PROBE = 256  # side of the crops that are measured, so a 50 MP photo costs what
 def detect_noise_kind(image: np.ndarray) -> str:
     """SALT_AND_PEPPER or GAUSSIAN for a float HxWxC image in [0, 1] (the most likely of the two)."""
     for channel in range(image.shape[-1]):
-        planes = _probe_crops(image[..., channel])
+        planes = probe_crops(image[..., channel])
         if sum(is_extreme(p).sum() for p in planes) >= MOSTLY_EXTREME * sum(p.size for p in planes):
             if impulse_rate(planes) >= IMPULSE_MIN_RATE:
                 return SALT_AND_PEPPER
             continue
-        fraction = sum(_isolated_extremes(p).sum() for p in planes) / sum(p.size for p in planes)
+        fraction = sum(isolated_extremes(p).sum() for p in planes) / sum(p.size for p in planes)
         if fraction >= IMPULSE_MIN_FRACTION and _sigma_between_extremes(planes) <= IMPULSE_MAX_SIGMA:
             return SALT_AND_PEPPER
     return GAUSSIAN
-
-
-def probe_crops(plane: np.ndarray) -> list[np.ndarray]:
-    """The whole HxW plane if small, else a 256x256 crop at each of its corners: what the estimates look at."""
-    return _probe_crops(plane)
 
 
 def impulse_rate(planes: list[np.ndarray]) -> float:
@@ -89,8 +84,8 @@ def _neighbour_median(plane: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.n
                      axis=0)
 
 
-def _probe_crops(plane: np.ndarray) -> list[np.ndarray]:
-    """The whole plane if small, else a crop at each of its four corners."""
+def probe_crops(plane: np.ndarray) -> list[np.ndarray]:
+    """The whole HxW plane if small, else a 256x256 crop at each of its corners: what the estimates look at."""
     height, width = plane.shape
     if height <= 2 * _PROBE or width <= 2 * _PROBE:
         return [plane]
@@ -115,15 +110,15 @@ def impulses_hit_whole_pixels(image: np.ndarray) -> bool:
     on its own. In the first case a value that is black or white in a pixel that is not is known to be clean.
     """
     whole, isolated = [], []
-    for crops in zip(*(_probe_crops(image[..., c]) for c in range(image.shape[-1]))):
+    for crops in zip(*(probe_crops(image[..., c]) for c in range(image.shape[-1]))):
         crop = np.stack(crops, axis=-1)
-        isolated.append(np.any([_isolated_extremes(crop[..., c]) for c in range(crop.shape[-1])], axis=0).ravel())
+        isolated.append(np.any([isolated_extremes(crop[..., c]) for c in range(crop.shape[-1])], axis=0).ravel())
         whole.append(whole_extreme_pixels(crop).ravel())
     isolated_all, whole_all = np.concatenate(isolated), np.concatenate(whole)
     return bool(isolated_all.any()) and float(whole_all[isolated_all].mean()) > 0.5
 
 
-def _isolated_extremes(plane: np.ndarray) -> np.ndarray:
+def isolated_extremes(plane: np.ndarray) -> np.ndarray:
     """Pure black or white pixels far (over a quarter of the range) from the median of their 8 neighbours.
 
     The median is taken at the black and white pixels only: they are a few percent of most images, and a median

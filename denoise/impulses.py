@@ -17,9 +17,9 @@ import numpy as np
 from denoise.detection import (
     EXTREME_HIGH,
     EXTREME_LOW,
-    _isolated_extremes,
     impulse_rate,
     is_extreme,
+    isolated_extremes,
     neighbour_counts,
     probe_crops,
 )
@@ -51,7 +51,7 @@ def content_extremes(plane: np.ndarray) -> np.ndarray | None:
     most = _binomial_quantile(8, max(rate, 1e-3), COVER)
     low, high = plane <= EXTREME_LOW, plane >= EXTREME_HIGH
     few = (low & (neighbour_counts(low) <= most)) | (high & (neighbour_counts(high) <= most))
-    return extreme & ~(few & _isolated_extremes(plane))
+    return extreme & ~(few & isolated_extremes(plane))
 
 
 def protect(plane: np.ndarray, content: np.ndarray) -> np.ndarray:

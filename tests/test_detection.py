@@ -3,7 +3,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from denoise.detection import _isolated_extremes, detect_noise_kind, impulses_hit_whole_pixels, is_extreme
+from denoise.detection import (
+    detect_noise_kind,
+    impulses_hit_whole_pixels,
+    is_extreme,
+    isolated_extremes,
+)
 from denoise.images import read_image
 from denoise.noise import GAUSSIAN, SALT_AND_PEPPER, add_noise, parse_noise
 from tests.factories import digit_like_images, line_art_images
@@ -61,7 +66,7 @@ def test_tells_whole_pixel_impulses_from_channel_by_channel_ones(amount):
 
 
 @pytest.mark.parametrize("extremes", [0.02, 0.5, 1.0])
-def test_isolated_extremes_match_the_median_of_every_pixels_neighbours(extremes):
+def testisolated_extremes_match_the_median_of_every_pixels_neighbours(extremes):
     # The detector takes the neighbours' median at black and white pixels only; the definition takes it everywhere.
     rng = np.random.default_rng(int(extremes * 100))
     plane = rng.random((37, 53)).astype(np.float32)
@@ -70,7 +75,7 @@ def test_isolated_extremes_match_the_median_of_every_pixels_neighbours(extremes)
     (height, width), padded = plane.shape, np.pad(plane, 1, mode="edge")
     neighbours = [padded[dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3) if (dy, dx) != (1, 1)]
     expected = is_extreme(plane) & (np.abs(plane - np.median(np.stack(neighbours), axis=0)) > 0.25)
-    assert np.array_equal(_isolated_extremes(plane), expected)
+    assert np.array_equal(isolated_extremes(plane), expected)
     assert expected.any() and not expected.all()  # some are isolated, some not: the comparison has teeth
 
 
