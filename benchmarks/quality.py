@@ -30,7 +30,7 @@ from denoise.errors import DenoiseError
 from denoise.evaluation import noisy_copies, psnr, ssim, to_8bit
 from denoise.images import IMAGE_SUFFIXES, read_image, save_array, to_float, to_integer
 from denoise.model_files import default_model_path
-from denoise.noise import GAUSSIAN, NoiseSpec, parse_noise
+from denoise.noise import CAMERA_KINDS, GAUSSIAN, NoiseSpec, parse_noise
 
 NLM_FACTORS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2)  # h / sigma values tried when tuning on --tune
 # h / sigma without --tune, by channel count: about the best on a few train400 / CBSD432 crops for sigma 15-50
@@ -39,6 +39,10 @@ NLM_DEFAULT_FACTOR = {1: 0.9, 3: 0.6}
 MAX_WINDOW = 7  # largest window of the adaptive median filter
 NOT_INSTALLED = "not installed (pip install .[bench])"
 GAUSSIAN_ONLY = "skipped: needs Gaussian noise of known sigma"
+# Camera noise has no one sigma: NLM's h and CBM3D's sigma are chosen from these multiples of the noise's measured
+# standard deviation (noisy minus clean, over the --tune images, or over the test images without --tune).
+CAMERA_NLM_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8)
+CAMERA_BM3D_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0)
 
 
 class Setup(NamedTuple):
@@ -160,6 +164,24 @@ def nlm_strength(spec: NoiseSpec, setup: Setup) -> tuple[float, str]:
     return h, f"h={h:g}, tuned on {len(clean)} --tune images"
 
 
+def tuned_for_camera(spec: NoiseSpec, setup: Setup, method: Callable, factors: tuple) -> tuple[float, str]:
+    """The strength of `method` (NLM's h, CBM3D's sigma) from factors x the noise's measured sigma, by the best mean
+    PSNR on the --tune images (with other noise than the test files), or on the test images themselves: the best
+    fixed strength for them, which flatters the baseline."""
+    images = setup.tune or setup.clean
+    clean = list(images.values())
+    noisy = noisy_copies(clean, spec, setup.seed + 1 if setup.tune else setup.seed)
+    sigma = float(np.std(np.concatenate([(n - c).ravel() for n, c in zip(noisy, clean)])) * 255)
+    print(f"[{spec}] tuning {method.__name__} around the measured sigma {sigma:.2f}", file=sys.stderr)
+
+    def mean_psnr(value: float) -> float:
+        return float(np.mean([psnr(c, to_8bit(method(n, value))) for c, n in zip(clean, noisy)]))
+
+    best = max((factor * sigma for factor in factors), key=mean_psnr)
+    where = f"{len(clean)} --tune images" if setup.tune else "the test images (best fixed value for them)"
+    return best, f"{best:.2f} = {best / sigma:.2g} x measured sigma {sigma:.2f}, tuned on {where}"
+
+
 def run_filter(method: Callable, noisy_dir: Path, out_dir: Path, names: list[str]) -> dict[str, float]:
     """Clean each noisy file with a per-image function; seconds per file, file in to file out."""
     seconds = {}
@@ -202,10 +224,18 @@ def methods(spec: NoiseSpec, setup: Setup) -> list[Method]:
     filters = functools.partial(functools.partial, run_filter)  # filters(f): a runner applying f file by file
     rows = [Method("median 3x3 (Pillow)", "median3", filters(median3)),
             Method(f"adaptive median (<= {MAX_WINDOW}x{MAX_WINDOW})", "adaptive-median", filters(adaptive_median))]
-    gaussian = spec.kind == GAUSSIAN
+    gaussian, camera = spec.kind == GAUSSIAN, spec.kind in CAMERA_KINDS
     for name, slug, module in (("non-local means (OpenCV)", "nlm", "cv2"), ("BM3D / CBM3D", "bm3d", "bm3d")):
-        if not gaussian or importlib.util.find_spec(module) is None:
-            rows.append(Method(name, slug, None, NOT_INSTALLED if gaussian else GAUSSIAN_ONLY))
+        if not (gaussian or camera) or importlib.util.find_spec(module) is None:
+            rows.append(Method(name, slug, None, GAUSSIAN_ONLY if not (gaussian or camera) else NOT_INSTALLED))
+        elif camera:
+            method, factors = (nlm, CAMERA_NLM_FACTORS) if slug == "nlm" else (bm3d_filter, CAMERA_BM3D_FACTORS)
+            if slug in setup.skip:  # left out: not tuned for nothing
+                rows.append(Method(name, slug, filters(method)))
+                continue
+            value, note = tuned_for_camera(spec, setup, method, factors)
+            keyword = "h" if slug == "nlm" else "sigma"
+            rows.append(Method(name, slug, filters(functools.partial(method, **{keyword: value})), f"{keyword}={note}"))
         elif slug == "nlm":
             h, note = nlm_strength(spec, setup)
             rows.append(Method(name, slug, filters(functools.partial(nlm, h=h)), note))

@@ -58,6 +58,7 @@ class FileResult:
     seconds: float = 0.0
     pixels: int = 0  # width x height of a file cleaned
     skip: str = ""  # why it was skipped: OUTPUT_EXISTS, CLEANED_IN_PLACE or TYPE_NOT_READ
+    unchanged: bool = False  # done, but the output holds the input's very pixel values: no noise was found
 
 
 class ImageSize(NamedTuple):
@@ -95,6 +96,11 @@ class RunSummary:
         return {status: self.count(status) for status in statuses}
 
     @property
+    def unchanged(self) -> list[FileResult]:
+        """The files written with every pixel as it was: the model found no noise in them."""
+        return [result for result in self.results if result.status == DONE and result.unchanged]
+
+    @property
     def pixels_done(self) -> int:
         return sum(result.pixels for result in self.results if result.status == DONE)
 
@@ -109,7 +115,8 @@ class RunSummary:
     def to_json(self) -> str:
         files = [{**asdict(r), "source": str(r.source), "output": str(r.output), "seconds": round(r.seconds, 4)}
                  for r in self.results]
-        return json.dumps({"ok": self.ok, "interrupted": self.interrupted, "counts": self.counts, "files": files},
+        counts = {**self.counts, "unchanged": len(self.unchanged)}  # "unchanged" files are among those "done"
+        return json.dumps({"ok": self.ok, "interrupted": self.interrupted, "counts": counts, "files": files},
                           indent=2, ensure_ascii=False)
 
     def write_report(self, path: str | os.PathLike) -> None:
@@ -340,14 +347,14 @@ def _write(item: _Loaded, pixels: np.ndarray, seconds: float, journal: InPlaceJo
     # In place, the new file's identity is journaled before the rename, so no rerun can ever clean it again.
     before_replace = functools.partial(journal.record, job.output) if job.in_place else None
     try:
-        save_image(item.image, pixels, job.output, before_replace)
+        changed = save_image(item.image, pixels, job.output, before_replace)
     # Encoders raise more than OSError on odd data (ValueError, MemoryError); on a writer thread that must still
     # end as this file's failure, never as a lost result.
     except Exception as exc:  # noqa: BLE001
         return item.index, _failure(item.job, exc, seconds + time.perf_counter() - started)
     pixels_done = item.image.pixels.shape[0] * item.image.pixels.shape[1]
     return item.index, FileResult(job.source, job.output, DONE, "", seconds + time.perf_counter() - started,
-                                  pixels_done)
+                                  pixels_done, unchanged=not changed)
 
 
 def _failure(job: Job, cause: BaseException | str, seconds: float) -> FileResult:

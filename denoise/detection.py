@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from denoise.noise import GAUSSIAN, SALT_AND_PEPPER
+from denoise.noise import CAMERA, GAUSSIAN, SALT_AND_PEPPER
 
 # Salt-and-pepper noise leaves isolated pure black and white pixels and every other pixel exactly clean; strong
 # Gaussian noise also clips some pixels to black or white, but then the unclipped pixels are noisy too. Measured
@@ -26,20 +26,73 @@ IMPULSE_MIN_RATE = 0.02
 # 8-bit 0 and 255 on the [0, 1] scale, with half a level of slack for values that went through float arithmetic.
 EXTREME_LOW, EXTREME_HIGH = 0.5 / 255.0, 254.5 / 255.0
 _PROBE = 256  # side of the crops that are measured, so a 50 MP photo costs what a small one does
+# White noise (what `denoise noise --noise gaussian` adds, independently per pixel and channel) halves when 2x2
+# pixels are averaged; a camera's noise, spread over neighbouring pixels by demosaicing and JPEG, does not, and
+# neither does the fine detail of a clean photo. Measured on the colour-difference planes (R-G, B-G), where
+# little detail is, by `python benchmarks/noise_kinds.py --clean DIR` on 10 CBSD432 images (docs/camera-noise.md):
+# Gaussian sigma 5-50 gives a binned-to-full ratio of 0.49-0.58; camera noise at every level, with or without
+# JPEG, 1.0-2.7; noise correlated over 2x2 pixels 1.7-1.9; clean photos 1.0-2.0.
+WHITE_NOISE_MAX_RATIO = 0.8
+MIN_COLOUR_NOISE = 0.3  # sigma (0-255) of the colour differences below which there is nothing to measure
 
 
 def detect_noise_kind(image: np.ndarray) -> str:
-    """SALT_AND_PEPPER or GAUSSIAN for a float HxWxC image in [0, 1] (the most likely of the two)."""
+    """SALT_AND_PEPPER, GAUSSIAN or CAMERA for a float HxWxC image in [0, 1] (the most likely of them).
+
+    CAMERA: a colour image whose noise is not white, which is what real photos carry (and clean photos, whose
+    detail is not white either: the camera model is trained to leave clean photos as they are).
+    """
+    if _has_impulses(image):
+        return SALT_AND_PEPPER
+    if image.shape[-1] == 3 and not has_white_colour_noise(image):
+        return CAMERA
+    return GAUSSIAN
+
+
+def _has_impulses(image: np.ndarray) -> bool:
+    """Whether salt-and-pepper noise is the most likely explanation of the image's black and white pixels."""
     for channel in range(image.shape[-1]):
         planes = probe_crops(image[..., channel])
         if sum(is_extreme(p).sum() for p in planes) >= MOSTLY_EXTREME * sum(p.size for p in planes):
             if impulse_rate(planes) >= IMPULSE_MIN_RATE:
-                return SALT_AND_PEPPER
+                return True
             continue
         fraction = sum(isolated_extremes(p).sum() for p in planes) / sum(p.size for p in planes)
         if fraction >= IMPULSE_MIN_FRACTION and _sigma_between_extremes(planes) <= IMPULSE_MAX_SIGMA:
-            return SALT_AND_PEPPER
-    return GAUSSIAN
+            return True
+    return False
+
+
+def has_white_colour_noise(image: np.ndarray) -> bool:
+    """Whether an RGB image's colour differences carry white noise (or none at all to measure).
+
+    See WHITE_NOISE_MAX_RATIO: the noise left after 2x2 binning, over the noise at full resolution.
+    """
+    full, binned = whiteness(image)
+    return full < MIN_COLOUR_NOISE or binned < WHITE_NOISE_MAX_RATIO * full
+
+
+def whiteness(image: np.ndarray) -> tuple[float, float]:
+    """The noise sigma (0-255) of an RGB image's colour differences R-G and B-G, at full resolution and after
+    averaging 2x2 blocks; white noise gives (s, s / 2). Measured on the probe crops only."""
+    full, binned = [], []
+    for difference in (image[..., 0] - image[..., 1], image[..., 2] - image[..., 1]):
+        for crop in probe_crops(difference):
+            full.append(_residual(crop).ravel())
+            binned.append(_residual(bin_2x2(crop)).ravel())
+    scale = 255.0 / np.sqrt(1.25)
+    return robust_sigma(np.concatenate(full)) * scale, robust_sigma(np.concatenate(binned)) * scale
+
+
+def bin_2x2(plane: np.ndarray) -> np.ndarray:
+    """The mean of each 2x2 block of an HxW plane (an odd last row or column is dropped)."""
+    height, width = plane.shape[0] // 2 * 2, plane.shape[1] // 2 * 2
+    return plane[:height, :width].reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
+
+
+def _residual(plane: np.ndarray) -> np.ndarray:
+    """Each inner pixel minus the mean of its 4 neighbours: variance 1.25 sigma^2 for white noise of sigma."""
+    return plane[1:-1, 1:-1] - (plane[:-2, 1:-1] + plane[2:, 1:-1] + plane[1:-1, :-2] + plane[1:-1, 2:]) / 4
 
 
 def impulse_rate(planes: list[np.ndarray]) -> float:
@@ -141,11 +194,9 @@ def _sigma_between_extremes(planes: list[np.ndarray]) -> float:
     residuals = []
     for plane in planes:
         extreme = is_extreme(plane)
-        centre = plane[1:-1, 1:-1]
-        around = (plane[:-2, 1:-1] + plane[2:, 1:-1] + plane[1:-1, :-2] + plane[1:-1, 2:]) / 4
         usable = ~(extreme[1:-1, 1:-1] | extreme[:-2, 1:-1] | extreme[2:, 1:-1] | extreme[1:-1, :-2]
                    | extreme[1:-1, 2:])
-        residuals.append((centre - around)[usable])
+        residuals.append(_residual(plane)[usable])
     residual = np.concatenate(residuals)
     if residual.size < 100:  # almost everything is black or white: nothing to measure
         return float("inf")

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from denoise.noise import NoiseSpec, add_noise
+from denoise.noise import NoiseMix, NoiseSpec, add_noise
 
 # SSIM as defined by Wang et al. 2004: an 11x11 Gaussian window with sigma 1.5, K1 = 0.01, K2 = 0.03.
 _SSIM_RADIUS, _SSIM_SIGMA, _C1, _C2 = 5, 1.5, 0.01**2, 0.03**2
@@ -59,10 +59,15 @@ def to_8bit(image: np.ndarray) -> np.ndarray:
     return np.round(np.clip(image, 0.0, 1.0) * 255.0) / 255.0
 
 
-def noisy_copies(images, noise: NoiseSpec, seed: int) -> list[np.ndarray]:
-    """A seeded noisy 8-bit copy of each float image; the same seed gives the same noise."""
+def noisy_copies(images, noise: NoiseSpec | NoiseMix, seed: int) -> list[np.ndarray]:
+    """A seeded noisy 8-bit copy of each float image; the same seed gives the same noise.
+
+    With a mix, the images take its specs in turn (image i gets spec i modulo their number).
+    """
     rng = np.random.default_rng(seed)
-    return [to_8bit(add_noise(image, noise, rng)).astype(np.float32) for image in images]
+    specs = noise.specs
+    return [to_8bit(add_noise(image, specs[index % len(specs)], rng)).astype(np.float32)
+            for index, image in enumerate(images)]
 
 
 @dataclass

@@ -16,6 +16,7 @@ Choices about modes, so a reader need not dig through the code:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ class LoadedImage:
     info: dict = field(default_factory=dict)  # keyword arguments for Pillow's save that carry the metadata
     palette: Image.Image | None = None  # P mode: a tiny image holding the original palette to map back onto
     black: np.ndarray | None = None  # CMYK: the original black plate (HxW uint8)
+    fingerprint: bytes = b""  # of the stored values as decoded (fingerprint()), to tell whether a rewrite changed any
 
 
 def read_image(path: str | os.PathLike) -> LoadedImage:
@@ -69,7 +71,21 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
         pixels, alpha, black = _channels(image, path)
         palette = _palette_of(image) if image.mode == "P" and not image.has_transparency_data else None
         return LoadedImage(path, image.format or "PNG", image.mode, image.size, pixels, alpha,
-                           _save_options(image, path), palette, black)
+                           _save_options(image, path), palette, black, fingerprint(image))
+
+
+def fingerprint(image: Image.Image) -> bytes:
+    """A digest of an image's decoded values with its mode and size: equal digests mean the same pixels.
+
+    Taken in bands of rows, so a 50 MP photo is never copied whole. What `run` compares to tell the images it left
+    unchanged (no noise found) from those it cleaned; a JPEG counts as unchanged when its decoded values are, even
+    though writing it again encodes them anew.
+    """
+    digest = hashlib.blake2b(f"{image.mode} {image.size}".encode(), digest_size=16)
+    width, height = image.size
+    for top in range(0, height, _ROWS_PER_BAND):
+        digest.update(image.crop((0, top, width, min(height, top + _ROWS_PER_BAND))).tobytes())
+    return digest.digest()
 
 
 def _check_file(path: Path) -> None:
@@ -266,10 +282,11 @@ def _webp_is_lossless(path: Path) -> bool:
 
 
 def save_image(loaded: LoadedImage, pixels: np.ndarray, dest: str | os.PathLike,
-               before_replace: Callable[[os.stat_result], None] | None = None) -> None:
+               before_replace: Callable[[os.stat_result], None] | None = None) -> bool:
     """Write new colour pixels with the untouched alpha in the original mode, format and metadata, atomically.
 
     before_replace: see files.write_atomically (the in-place journal records the new file's identity there).
+    Returns whether any stored value differs from the file read (see fingerprint).
     """
     dest = Path(dest)
     expected = loaded.pixels.shape
@@ -278,6 +295,7 @@ def save_image(loaded: LoadedImage, pixels: np.ndarray, dest: str | os.PathLike,
                          f"has shape {expected}. This is a bug in the denoiser; please report it.")
     image = to_pillow(loaded, np.asarray(pixels, dtype=np.float32))
     write_atomically(dest, lambda file: image.save(file, format=loaded.format, **loaded.info), before_replace)
+    return fingerprint(image) != loaded.fingerprint
 
 
 def to_pillow(loaded: LoadedImage, pixels: np.ndarray) -> Image.Image:

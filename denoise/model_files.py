@@ -11,20 +11,24 @@ import zipfile
 from pathlib import Path
 
 from denoise.errors import ModelError, UsageError
-from denoise.noise import GAUSSIAN, SALT_AND_PEPPER
+from denoise.noise import CAMERA, GAUSSIAN, SALT_AND_PEPPER
 
 METADATA_NAME = "denoise.json"
 WEIGHTS_FOLDER = Path(__file__).parent / "weights"
-# The shipped models, by kind of noise and number of colour channels; each has a model card beside it. All are
-# grayscale models: colour images go through them as three gray planes (opponent planes for the Gaussian model,
-# the channels for the impulse one), which measured better on CSet5 than the colour models tried so far
-# (docs/model-search.md). Colour photos get a Gaussian model better at light noise, which their opponent planes
-# carry; gray images keep one that changes clean images less (its card says why).
+# The shipped models, by kind of noise and number of colour channels; each has a model card beside it. The Gaussian
+# and impulse ones are grayscale models: colour images go through them as three gray planes (opponent planes for the
+# Gaussian model, the channels for the impulse one), which measured better on CSet5 than the colour models tried so
+# far for white noise (docs/model-search.md). Colour photos get a Gaussian model better at light noise, which their
+# opponent planes carry; gray images keep one that changes clean images less (its card says why). Camera noise is
+# correlated across the channels, so its model sees all three at once; gray images go through it as three equal
+# channels.
 DEFAULT_MODELS = {
     (GAUSSIAN, 1): "gaussian-gray.keras",
     (GAUSSIAN, 3): "gaussian-colour.keras",  # a gray model too, cleaning opponent planes (inference.colour_space_for)
     (SALT_AND_PEPPER, 1): "impulse-gray.keras",
     (SALT_AND_PEPPER, 3): "impulse-gray.keras",
+    (CAMERA, 1): "camera-colour.keras",
+    (CAMERA, 3): "camera-colour.keras",
 }
 _SHOWN = (
     ("architecture", "architecture"),

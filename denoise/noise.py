@@ -1,4 +1,5 @@
-"""Noise specs ("gaussian:25", "gaussian:0-50", "salt-and-pepper:0.1") and seeded NumPy noise generators.
+"""Noise specs ("gaussian:25", "gaussian:0-50", "salt-and-pepper:0.1"), mixes of them for training
+("camera:0-1+gaussian:0-50"), and seeded NumPy noise generators.
 
 Images here are float32 arrays in [0, 1]. Gaussian sigma is given on the 0-255 scale, as in the literature. The
 training pipeline draws the same kinds of noise with TensorFlow ops (noisy_batches.py); this module stays free of
@@ -23,7 +24,7 @@ CAMERA_KINDS = (CAMERA, CAMERA_JPEG)
 _ALIASES = {"gaussian": GAUSSIAN, "gauss": GAUSSIAN, "salt-and-pepper": SALT_AND_PEPPER, "sp": SALT_AND_PEPPER,
             "salt_and_pepper": SALT_AND_PEPPER, "impulse": SALT_AND_PEPPER, "camera": CAMERA,
             "camera-jpeg": CAMERA_JPEG}
-_SHIPPED_KINDS = (GAUSSIAN, SALT_AND_PEPPER)  # the kinds `run --noise` can choose a shipped model for
+_SHIPPED_KINDS = (GAUSSIAN, SALT_AND_PEPPER, CAMERA)  # the kinds `run --noise` can choose a shipped model for
 _LIMITS = {GAUSSIAN: (0.0, 255.0), SALT_AND_PEPPER: (0.0, 1.0), CAMERA: (0.0, 1.0), CAMERA_JPEG: (0.0, 1.0)}
 EXAMPLES = "gaussian:25, gaussian:0-50, salt-and-pepper:0.1, salt-and-pepper:0.05-0.3, camera:0-1 or camera-jpeg:0.5"
 
@@ -48,8 +49,40 @@ class NoiseSpec:
         level = f"{self.low:g}" if not self.is_range else f"{self.low:g}-{self.high:g}"
         return f"{self.kind}:{level}"
 
-    def with_level(self, level: float) -> "NoiseSpec":
-        return NoiseSpec(self.kind, float(level), float(level))
+    @property
+    def specs(self) -> tuple["NoiseSpec", ...]:
+        """This spec as a one-spec mix, so code that takes a NoiseMix takes a spec too."""
+        return (self,)
+
+
+@dataclass(frozen=True)
+class NoiseMix:
+    """Several noise specs trained together: each training batch draws one of them, all with equal chance.
+
+    Written "camera:0-1+gaussian:0-50"; a spec given twice gets twice the share. Salt-and-pepper noise trains a model
+    of its own kind (one that replaces only pure black and white pixels), so it cannot be mixed with the others.
+    """
+
+    specs: tuple[NoiseSpec, ...]
+
+    def __str__(self) -> str:
+        return MIX_SEPARATOR.join(str(spec) for spec in self.specs)
+
+
+MIX_SEPARATOR = "+"
+
+
+def parse_noise_mix(text: str) -> NoiseSpec | NoiseMix:
+    """One spec ("gaussian:0-50") as a NoiseSpec, or several joined by '+' as a NoiseMix; NoiseSpecError if unfit."""
+    parts = text.split(MIX_SEPARATOR)
+    specs = tuple(parse_noise(part) for part in parts)
+    if len(specs) == 1:
+        return specs[0]
+    if SALT_AND_PEPPER in {spec.kind for spec in specs}:
+        raise NoiseSpecError(f"{text!r} mixes salt-and-pepper noise with other noise. A salt-and-pepper model only "
+                             "replaces pure black and white pixels, so it is trained on salt-and-pepper alone: train "
+                             "it with its own --noise salt-and-pepper:LOW-HIGH.")
+    return NoiseMix(specs)
 
 
 def parse_noise(text: str) -> NoiseSpec:
@@ -68,25 +101,23 @@ def parse_noise(text: str) -> NoiseSpec:
 
 
 def parse_noise_kind(text: str) -> str | None:
-    """'auto' (None: detect per image), 'gaussian' or 'salt-and-pepper' (aliases allowed); a level is refused.
+    """'auto' (None: detect per image), 'gaussian', 'salt-and-pepper' or 'camera' (aliases allowed); a level is
+    refused. 'camera-jpeg' means 'camera': one shipped model cleans camera noise with or without JPEG.
 
     The shipped models are blind: they measure the level in each image themselves, so a level given here could only
     be ignored, and a silently ignored option misleads.
     """
     name, sep, level = text.strip().partition(":")
     name = name.strip().lower()
+    choices = f"auto, {', '.join(_SHIPPED_KINDS[:-1])} or {_SHIPPED_KINDS[-1]}"
     if name != "auto" and name not in _ALIASES:
-        raise NoiseSpecError(f"Unknown kind of noise {text!r}. Choose auto, {GAUSSIAN} or {SALT_AND_PEPPER}.")
-    if name != "auto" and _ALIASES[name] not in _SHIPPED_KINDS:
-        raise NoiseSpecError(f"No shipped model cleans {_ALIASES[name]} noise yet. Train one with `denoise train "
-                             f"--noise {_ALIASES[name]}:0-1 ...` and give it with --model, or choose auto, "
-                             f"{GAUSSIAN} or {SALT_AND_PEPPER}.")
+        raise NoiseSpecError(f"Unknown kind of noise {text!r}. Choose {choices}.")
+    kind = None if name == "auto" else CAMERA if _ALIASES[name] in CAMERA_KINDS else _ALIASES[name]
     if sep:
-        kind = "auto" if name == "auto" else _ALIASES[name]
         raise NoiseSpecError(f"{text!r} gives a noise level, but --noise here only chooses which shipped model "
                              f"runs: the shipped models measure the level in each image themselves. Leave out "
-                             f"':{level.strip()}' and write --noise {kind}.")
-    return None if name == "auto" else _ALIASES[name]
+                             f"':{level.strip()}' and write --noise {kind or 'auto'}.")
+    return kind
 
 
 def _parse_level(level_text: str, whole: str) -> tuple[float, float]:

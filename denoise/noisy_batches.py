@@ -9,10 +9,10 @@ import numpy as np
 import tensorflow as tf
 
 from denoise.camera_noise import add_camera_noise
-from denoise.noise import CAMERA_JPEG, CAMERA_KINDS, GAUSSIAN, NoiseSpec
+from denoise.noise import CAMERA_JPEG, CAMERA_KINDS, GAUSSIAN, NoiseMix, NoiseSpec
 
 
-def make_pipeline(images: np.ndarray, noise: NoiseSpec, batch_size: int, seed: int, first_step: int = 0,
+def make_pipeline(images: np.ndarray, noise: NoiseSpec | NoiseMix, batch_size: int, seed: int, first_step: int = 0,
                   crop_size: int | None = None, clean_fraction: float = 0.0, size_multiple: int = 1):
     """An endless tf.data stream of (noisy, clean) float batches: shuffled, flipped, with new noise every step.
 
@@ -21,6 +21,7 @@ def make_pipeline(images: np.ndarray, noise: NoiseSpec, batch_size: int, seed: i
     is drawn: from a few hundred images the network then sees far more distinct patches than a fixed grid gives.
     clean_fraction of the patches (drawn at random) get no noise at all. Patches are mirrored out to a multiple of
     size_multiple (a U-Net's downsampling grid), as inference pads images, so 28x28 digits train a U-Net too.
+    With a NoiseMix, each batch draws one of its specs (add_mixed_noise_tf).
     """
     clean = tf.data.Dataset.from_tensor_slices(images)
     clean = clean.shuffle(min(len(images), 20_000), seed=seed, reshuffle_each_iteration=True).repeat()
@@ -57,7 +58,7 @@ def pad_to_multiple(batch, multiple: int):
     return batch
 
 
-def _noisy_pair(batch, seed, noise: NoiseSpec, clean_fraction: float = 0.0):
+def _noisy_pair(batch, seed, noise: NoiseSpec | NoiseMix, clean_fraction: float = 0.0):
     seeds = tf.random.experimental.stateless_split(seed, 5)
     clean = tf.cast(batch, tf.float32) / 255.0
     clean = tf.image.stateless_random_flip_left_right(clean, seeds[0])
@@ -65,12 +66,27 @@ def _noisy_pair(batch, seed, noise: NoiseSpec, clean_fraction: float = 0.0):
     if clean.shape[1] == clean.shape[2]:  # square patches: also transpose, for all 8 orientations
         transpose = tf.random.stateless_uniform([], seeds[2]) < 0.5
         clean = tf.cond(transpose, lambda: tf.transpose(clean, [0, 2, 1, 3]), lambda: clean)
-    noisy = add_noise_tf(clean, noise, seeds[3], seeds[4])
+    noisy = add_mixed_noise_tf(clean, noise, seeds[3], seeds[4])
     if clean_fraction > 0:  # its own seed, folded from one already drawn, so the other draws stay as they were
         draws = tf.random.stateless_uniform([tf.shape(clean)[0], 1, 1, 1], tf.random.experimental.stateless_fold_in(
             seeds[2], 1))
         noisy = tf.where(draws < clean_fraction, tf.round(clean * 255.0) / 255.0, noisy)
     return noisy, clean
+
+
+def add_mixed_noise_tf(clean, noise: NoiseSpec | NoiseMix, level_seed, pixel_seed):
+    """The batch with the noise of one of the mix's specs, drawn with equal chance from the seeds (one spec: it).
+
+    One spec per batch rather than per patch: a graph branch computes only the noise it returns, so the costly
+    camera pipeline runs only for the batches that get camera noise.
+    """
+    specs = noise.specs
+    if len(specs) == 1:
+        return add_noise_tf(clean, specs[0], level_seed, pixel_seed)
+    choice = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(level_seed, len(specs)),
+                                         minval=0, maxval=len(specs), dtype=tf.int32)
+    branches = [lambda spec=spec: add_noise_tf(clean, spec, level_seed, pixel_seed) for spec in specs]
+    return tf.switch_case(choice, branches)
 
 
 def add_noise_tf(clean, noise: NoiseSpec, level_seed, pixel_seed):

@@ -12,7 +12,7 @@ from pathlib import Path
 from denoise.errors import UsageError
 from denoise.files import check_writable_folder
 from denoise.model_files import check_model_file_name, read_metadata
-from denoise.noise import NoiseSpec
+from denoise.noise import NoiseMix, NoiseSpec
 from denoise.resources import PRECISIONS
 
 ARCHITECTURES = ("unet", "guided-unet", "conv", "dense")
@@ -30,7 +30,7 @@ class TrainConfig:
     """Everything `denoise train` needs; stored in the model's metadata so a run can be reproduced."""
 
     dataset: str
-    noise: NoiseSpec
+    noise: NoiseSpec | NoiseMix  # a mix: each batch draws one of its specs
     out: Path
     data_path: Path | None = None
     arch: str | None = None  # None: the --init-from model's architecture, else "unet"

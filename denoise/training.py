@@ -41,7 +41,7 @@ from denoise.models import (
     with_bfloat16_compute,
     with_weights_in,
 )
-from denoise.noise import SALT_AND_PEPPER, NoiseSpec
+from denoise.noise import SALT_AND_PEPPER, NoiseMix, NoiseSpec
 from denoise.noisy_batches import make_pipeline
 from denoise.resources import resolve_precision
 from denoise.train_config import TrainConfig, check_config, checkpoint_path
@@ -144,7 +144,7 @@ def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
         model, state = load_model(resume_from, compile=True)
         return model, int(state["epochs"]), _best_so_far(state, config.out)
     # Salt-and-pepper models fill in and replace only pure black and white values (see layers.FillImpulses).
-    impulse = config.noise.kind == SALT_AND_PEPPER
+    impulse = config.noise.specs[0].kind == SALT_AND_PEPPER  # never mixed with other noise (NoiseMix)
     start = _starting_model(config, channels) if config.init_from is not None else None
     if start is not None and is_impulse_model(start) == impulse and model_channels(start) == channels \
             and fine_block_count(start) == config.fine_blocks:
@@ -355,7 +355,7 @@ class _EpochEnd(keras.callbacks.Callback):
         save_model(model, path, self.metadata(epochs, validation_psnr), include_optimizer)
 
     def metadata(self, epochs: int, validation_psnr: float | None) -> dict:
-        config = {k: str(v) if isinstance(v, (Path, NoiseSpec)) else v for k, v in asdict(self.config).items()}
+        config = {k: str(v) if isinstance(v, (Path, NoiseSpec, NoiseMix)) else v for k, v in asdict(self.config).items()}
         config["noise"] = str(self.config.noise)
         config["learning_rate"] = self.config.rate  # the default resolved, so the card shows what ran
         return {

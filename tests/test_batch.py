@@ -238,14 +238,54 @@ def test_in_place_replaces_each_file_and_leaves_no_temp_file(tmp_path):
                       "trip 2019/deeper/.denoise-in-place"]  # the journals of what was replaced; no temp file
 
 
+def _every_mode(root):
+    """One small image per stored mode and format `run` writes back: their pixels are random, so any filter
+    changes them."""
+    pixels = RNG.integers(0, 256, (12, 14, 4), dtype=np.uint8)
+    Image.fromarray(pixels[..., 0]).save(_path(root / "gray.png"))
+    Image.fromarray(pixels[..., :3]).save(root / "colour.jpg", quality=90)
+    Image.fromarray(pixels).save(root / "alpha.png")
+    Image.fromarray(pixels[..., :3]).quantize(16).save(root / "palette.png")
+    Image.fromarray(pixels[..., 0].astype(np.uint16) * 257).save(root / "deep.tif")
+    return root
+
+
+def _path(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.mark.parametrize("denoiser, unchanged", [(identity, True), (mean_filter, False)])
+def test_files_written_with_every_pixel_as_it_was_are_told_apart(tmp_path, denoiser, unchanged):
+    root = _every_mode(tmp_path / "photos")
+    summary = clean_images(plan_outputs(root), denoiser)
+    assert summary.ok and summary.counts[DONE] == 5
+    assert [result.unchanged for result in summary.results] == [unchanged] * 5
+    assert len(summary.unchanged) == (5 if unchanged else 0)
+
+
+def test_one_changed_level_is_a_change(tmp_path):
+    root = _every_mode(tmp_path / "photos")
+
+    def one_level_changed_at_one_pixel(batch):
+        outputs = [np.array(image) for image in batch]
+        for image in outputs:
+            image[3, 4] += 1.01 / 255 if image[3, 4].max() < 0.99 else -1.01 / 255
+        return outputs
+
+    summary = clean_images(plan_outputs(root / "gray.png"), one_level_changed_at_one_pixel)
+    assert summary.ok and not summary.results[0].unchanged
+
+
 def test_report_is_machine_readable(tmp_path):
     root = _tree(tmp_path / "photos")
     (root / "empty.png").write_bytes(b"")
     summary = clean_images(plan_outputs(root), identity)
     summary.write_report(tmp_path / "reports" / "run.json")
     report = json.loads((tmp_path / "reports" / "run.json").read_text(encoding="utf-8"))
-    assert report["ok"] is False and report["counts"] == {"done": 4, "skipped": 0, "failed": 1}
+    assert report["ok"] is False and report["counts"] == {"done": 4, "skipped": 0, "failed": 1, "unchanged": 4}
     assert {entry["status"] for entry in report["files"]} == {"done", "failed"}
+    assert all(entry["unchanged"] for entry in report["files"] if entry["status"] == "done")
     assert any(entry["source"].endswith("日本.tif") for entry in report["files"])
 
 

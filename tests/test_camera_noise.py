@@ -70,9 +70,10 @@ def test_training_batches_draw_camera_noise_in_the_tf_data_pipeline():
     assert 2 / 255 < np.std(noisy - clean) < 40 / 255
 
 
-def test_camera_specs_parse_with_levels_0_to_1_and_run_refuses_them_without_a_model():
+def test_camera_specs_parse_with_levels_0_to_1_and_run_chooses_the_camera_model_for_both():
     assert str(parse_noise("camera:0-1")) == "camera:0-1" and parse_noise("camera-jpeg:0.5").kind == "camera-jpeg"
     with pytest.raises(NoiseSpecError, match="0..1"):
         parse_noise("camera:2")
-    with pytest.raises(NoiseSpecError, match="--model"):
-        parse_noise_kind("camera")
+    assert parse_noise_kind("camera") == parse_noise_kind("camera-jpeg") == "camera"
+    with pytest.raises(NoiseSpecError, match="--noise camera"):
+        parse_noise_kind("camera:0.5")

@@ -10,7 +10,7 @@ from denoise.detection import (
     isolated_extremes,
 )
 from denoise.images import read_image
-from denoise.noise import GAUSSIAN, SALT_AND_PEPPER, add_noise, parse_noise
+from denoise.noise import CAMERA, GAUSSIAN, SALT_AND_PEPPER, add_noise, parse_noise
 from tests.factories import digit_like_images, line_art_images
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "clean"
@@ -26,13 +26,39 @@ def _as_file(image: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("name", ["camera.png", "astronaut.png", "text.png", "coffee.jpg"])
 @pytest.mark.parametrize("spec, expected", [
-    ("gaussian:0", GAUSSIAN), ("gaussian:15", GAUSSIAN), ("gaussian:50", GAUSSIAN), ("gaussian:75", GAUSSIAN),
+    ("gaussian:5", GAUSSIAN), ("gaussian:15", GAUSSIAN), ("gaussian:50", GAUSSIAN), ("gaussian:75", GAUSSIAN),
     ("salt-and-pepper:0.03", SALT_AND_PEPPER), ("salt-and-pepper:0.3", SALT_AND_PEPPER),
     ("salt-and-pepper:0.7", SALT_AND_PEPPER),
 ])
 def test_detects_the_kind_of_noise_on_real_photos(name, spec, expected):
     noisy = _as_file(add_noise(_sample(name), parse_noise(spec), np.random.default_rng(0)))
     assert detect_noise_kind(noisy) == expected
+
+
+@pytest.mark.parametrize("name", ["astronaut.png", "coffee.jpg", "chelsea.png"])
+@pytest.mark.parametrize("spec", ["camera:0.2", "camera:0.8", "camera-jpeg:0.5", "gaussian:0"])
+def test_colour_photos_with_a_cameras_noise_or_none_go_to_the_camera_model(name, spec):
+    """Camera noise is spread over neighbours by demosaicing and JPEG, so it does not halve when 2x2 pixels are
+    averaged, and neither does a clean photo's detail; white noise does."""
+    noisy = _as_file(add_noise(_sample(name), parse_noise(spec), np.random.default_rng(0)))
+    assert detect_noise_kind(noisy) == CAMERA
+
+
+def test_noise_spread_over_2x2_pixels_is_not_taken_for_white_noise():
+    image = _sample("astronaut.png")
+    blocks = np.random.default_rng(0).standard_normal((192, 192, 3)).astype(np.float32) * 8 / 255
+    noisy = _as_file(np.clip(image + np.repeat(np.repeat(blocks, 2, 0), 2, 1), 0, 1))
+    assert detect_noise_kind(noisy) == CAMERA
+    white = _as_file(np.clip(image + np.random.default_rng(0).standard_normal(image.shape) * 8 / 255, 0, 1))
+    assert detect_noise_kind(white) == GAUSSIAN
+
+
+@pytest.mark.parametrize("spec", ["camera:0.5", "gaussian:0"])
+def test_gray_images_never_go_to_the_camera_model(spec):
+    noisy = _as_file(add_noise(_sample("camera.png"), parse_noise(spec), np.random.default_rng(0)))
+    assert detect_noise_kind(noisy) == GAUSSIAN
+    as_rgb = np.repeat(noisy, 3, axis=-1)  # a gray picture stored as RGB: no colour noise to measure
+    assert detect_noise_kind(as_rgb) == GAUSSIAN
 
 
 def test_detection_of_a_large_image_looks_at_crops_only():

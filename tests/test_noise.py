@@ -79,5 +79,5 @@ def test_parse_noise_kind_refuses_a_level_instead_of_dropping_it(text):
 
 
 def test_parse_noise_kind_names_the_choices():
-    with pytest.raises(NoiseSpecError, match="auto, gaussian or salt-and-pepper"):
+    with pytest.raises(NoiseSpecError, match="auto, gaussian, salt-and-pepper or camera"):
         parse_noise_kind("poisson")

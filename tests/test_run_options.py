@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,8 @@ from typer.testing import CliRunner
 from denoise.batch import clean_images, plan_outputs
 from denoise.cli import app
 from denoise.cli.run import seeded_noise
-from denoise.noise import parse_noise
+from denoise.evaluation import psnr
+from denoise.noise import add_noise, parse_noise
 from denoise.plan import shard_jobs
 
 
@@ -207,3 +209,31 @@ def test_noise_depends_only_on_the_seed_and_the_relative_path(tmp_path):
     first, second = (np.asarray(Image.open(tmp_path / "folder" / f"image00{i}.png"), np.int16) -
                      np.asarray(Image.open(clean / f"image00{i}.png"), np.int16) for i in (0, 1))
     assert not np.array_equal(first, second)  # each file gets its own noise
+
+
+# --- camera noise: detected per image, counted; files left as they were are named ------------------------------
+
+def test_files_left_unchanged_are_counted_named_and_reported(photos, model_file, tmp_path):
+    result = invoke("run", photos, "--model", model_file, "--strength", 0, "--report", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert "5 done (5 of them unchanged: no noise found), 0 skipped, 0 failed" in result.output
+    assert result.output.count("\nunchanged: ") == 5 and "00.png: no noise found" in result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["counts"]["unchanged"] == 5 and all(entry["unchanged"] for entry in report["files"])
+
+
+def test_camera_noise_goes_to_the_camera_model_and_the_summary_counts_the_kinds(tmp_path):
+    from denoise.images import read_image, save_array
+
+    samples = Path(__file__).resolve().parents[1] / "samples" / "clean"
+    clean = read_image(samples / "chelsea.png").pixels
+    rng = np.random.default_rng(0)
+    (tmp_path / "mixed").mkdir()
+    for name, spec in (("camera.png", "camera-jpeg:0.6"), ("white.png", "gaussian:15")):
+        save_array(np.clip(add_noise(clean, parse_noise(spec), rng), 0, 1), tmp_path / "mixed" / name)
+    result = invoke("run", tmp_path / "mixed", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "noise detected per image: 1 as camera, 1 as gaussian" in result.output
+    for name in ("camera.png", "white.png"):
+        noisy, cleaned = (read_image(folder / name).pixels for folder in (tmp_path / "mixed", tmp_path / "out"))
+        assert psnr(clean, cleaned) > psnr(clean, noisy) + 1.0, name

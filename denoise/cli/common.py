@@ -16,7 +16,7 @@ import typer
 from denoise import __version__
 from denoise.errors import DenoiseError
 from denoise.noise import EXAMPLES as NOISE_EXAMPLES
-from denoise.noise import NoiseSpec, parse_noise
+from denoise.noise import NoiseSpec, parse_noise, parse_noise_mix
 
 app = typer.Typer(
     help="Clean folders of noisy images in one command; train a denoising autoencoder on your own images.",
@@ -92,6 +92,12 @@ def main_options(
 
 NoiseOption = Annotated[
     NoiseSpec, typer.Option(parser=checked(parse_noise), metavar="SPEC", help=f"Noise to add, e.g. {NOISE_EXAMPLES}.")
+]
+# Typer takes the parser's result as it is: a NoiseSpec, or a NoiseMix of several specs joined by '+'.
+TrainNoiseOption = Annotated[
+    NoiseSpec, typer.Option(parser=checked(parse_noise_mix), metavar="SPEC[+SPEC...]", help=(
+        f"Noise to add, e.g. {NOISE_EXAMPLES}. Several specs joined by '+' are mixed: each batch draws one of them, "
+        "e.g. camera-jpeg:0-1+gaussian:0-50."))
 ]
 DatasetOption = Annotated[str, typer.Option("--dataset", "-d", help="A dataset loader; see `denoise datasets`.")]
 ThreadsOption = Annotated[Optional[int], typer.Option(

@@ -18,6 +18,7 @@ from denoise.cli.common import (
     PathOption,
     PrecisionOption,
     ThreadsOption,
+    TrainNoiseOption,
     app,
     fail,
     resolve_model,
@@ -33,7 +34,7 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the trained model (.keras).")],
     dataset: DatasetOption = "folder",
     path: PathOption = None,
-    noise: NoiseOption = "gaussian:0-50",
+    noise: TrainNoiseOption = "gaussian:0-50",
     arch: Annotated[Optional[str], typer.Option(
         help="unet (default; with --init-from: that model's), guided-unet (colour: a gray U-Net per channel that "
              "sees the other channels; can start from a gray unet), conv (no skips) or dense (784-32-784 for "

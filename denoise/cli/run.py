@@ -27,7 +27,7 @@ from denoise.cli.common import (
     size_option,
 )
 from denoise.errors import DenoiseError
-from denoise.noise import CAMERA_KINDS, SALT_AND_PEPPER, parse_noise_kind
+from denoise.noise import CAMERA_KINDS, GAUSSIAN, parse_noise_kind
 from denoise.resources import start_tensorflow
 
 
@@ -43,8 +43,13 @@ def run(
                               "shipped models, chosen per image.")] = None,
     noise_kind: Annotated[Optional[str], typer.Option(
         "--noise", parser=checked(parse_noise_kind), metavar="KIND",
-        help="Which shipped model: gaussian, salt-and-pepper, or auto (default): detected per image (isolated "
-             "pure black and white pixels mean salt-and-pepper).")] = "auto",
+        help="Which shipped model: gaussian, salt-and-pepper, camera (a real photo's noise), or auto (default): "
+             "detected per image (isolated pure black and white pixels mean salt-and-pepper; colour noise that is "
+             "not white means camera).")] = "auto",
+    strength: Annotated[float, typer.Option(
+        min=0.0, max=3.0, help="Smoothing against the model's own estimate of the noise: 1 (default) as measured, "
+                               "0.5 removes half of it (keeps more grain), 2 cleans as if the noise were twice as "
+                               "strong (smoother, for light noise; runs the model twice).")] = 1.0,
     in_place: Annotated[bool, typer.Option("--in-place", help="Replace the originals (each only once its "
                                                               "new version is fully written).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Redo outputs that already exist (default: skip them).")] = False,
@@ -91,7 +96,7 @@ def run(
     sizes = _in_background(lambda: _measure(jobs, overwrite))  # headers are read while TensorFlow starts
     try:
         denoiser, threads = _load_denoiser(model, noise_kind, precision, tile, plan.batch_pixels if plan else None,
-                                           threads, ensemble)
+                                           threads, ensemble, strength)
     except DenoiseError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -209,23 +214,24 @@ def _device(denoiser, precision: str, threads: int) -> str:
 
 
 def _load_denoiser(model: Path | None, noise_kind: str | None, precision: str, tile: int | None,
-                   batch_pixels: int | None, threads: int | None, ensemble: int = 1):
+                   batch_pixels: int | None, threads: int | None, ensemble: int = 1, strength: float = 1.0):
     """The model to run (loaded once; the shipped defaults each when first needed) and TensorFlow's thread count."""
     threads = start_tensorflow(threads)
     from denoise.inference import DefaultDenoiser, load_denoiser
+    from denoise.strength import WithStrength
 
     # The batch code owns the pixels it hands over, so a lone large image may be cleaned in place.
     options = {"tile": tile, "reuse_input": True, "precision": precision, "ensemble": ensemble,
                **({"max_batch_pixels": batch_pixels} if batch_pixels else {})}
-    if model is None:
-        return DefaultDenoiser(noise_kind, **options), threads
-    return load_denoiser(model, **options), threads
+    denoiser = DefaultDenoiser(noise_kind, **options) if model is None else load_denoiser(model, **options)
+    return (denoiser if strength == 1.0 else WithStrength(denoiser, strength)), threads
 
 
 def _say_detected_noise(denoiser, noise_kind: str | None) -> None:
-    """When detection found impulse noise, say how many images each model cleaned, so a wrong guess shows."""
-    kinds = getattr(denoiser, "kinds", {})
-    if noise_kind is None and kinds.get(SALT_AND_PEPPER):
+    """When detection found more than one kind of noise, or another than Gaussian, say how many images each model
+    cleaned, so a wrong guess shows."""
+    kinds = {kind: count for kind, count in getattr(denoiser, "kinds", {}).items() if count}
+    if noise_kind is None and set(kinds) - {GAUSSIAN}:
         counts = ", ".join(f"{count} as {kind}" for kind, count in sorted(kinds.items()))
         typer.echo(f"noise detected per image: {counts} (--noise chooses one for all)", err=True)
 
@@ -267,12 +273,15 @@ def _run_with_progress(jobs, sizes, work, quiet: bool, label: str):
             return _unfinished(jobs)
 
 
-def _finish_run(summary, report: Path | None, jobs, started: float) -> None:
-    """Print the summary line (and the files skipped for their type), write the report, exit with the right code."""
+def _finish_run(summary, report: Path | None, jobs, started: float, cleaning: bool = True) -> None:
+    """Print the summary line (and the files skipped for their type, and when cleaning those left unchanged), write
+    the report, exit with the right code."""
     from denoise.batch import TYPE_NOT_READ
 
     _list_unread(summary.skipped(TYPE_NOT_READ))
-    typer.echo(_summary_line(summary, jobs, time.monotonic() - started), err=True)
+    if cleaning:
+        _list_unchanged(summary.unchanged)
+    typer.echo(_summary_line(summary, jobs, time.monotonic() - started, cleaning), err=True)
     if summary.interrupted:
         typer.echo("interrupted: files already written are whole; run the same command again to finish the rest",
                    err=True)
@@ -283,7 +292,7 @@ def _finish_run(summary, report: Path | None, jobs, started: float) -> None:
         raise typer.Exit(EXIT_FAILED_FILES)
 
 
-def _summary_line(summary, jobs, seconds: float) -> str:
+def _summary_line(summary, jobs, seconds: float, cleaning: bool = True) -> str:
     """E.g. '5 done, 2 skipped (2 outputs exist, --overwrite redoes them), 0 failed in 12.3 s (1.42 MP/s); outputs
     under DIR'."""
     from denoise.batch import CLEANED_IN_PLACE, OUTPUT_EXISTS, TYPE_NOT_READ
@@ -298,7 +307,9 @@ def _summary_line(summary, jobs, seconds: float) -> str:
     if unread:
         why.append(f"{len(unread)} of types denoise does not read: {_by_type(unread)}; {_convert_hint(unread)}")
     because = f" ({'; '.join(why)})" if why else ""
-    line = f"{counts['done']} done, {counts['skipped']} skipped{because}, {counts['failed']} failed"
+    unchanged = len(summary.unchanged) if cleaning else 0
+    done = f"{counts['done']} done" + (f" ({unchanged} of them unchanged: no noise found)" if unchanged else "")
+    line = f"{done}, {counts['skipped']} skipped{because}, {counts['failed']} failed"
     if summary.interrupted:
         line = f"interrupted: {line}, {counts['unfinished']} unfinished"
     rate = summary.pixels_done / 1e6 / seconds if seconds > 0 else 0.0
@@ -326,6 +337,16 @@ def _list_unread(results, shown: int = 5) -> None:
     if len(results) > shown:
         typer.echo(f"skipped: {len(results) - shown} more of types denoise does not read (--report lists them all)",
                    err=True)
+
+
+def _list_unchanged(results, shown: int = 5) -> None:
+    """Name the files written with every pixel as it was, so a photo the model saw no noise in is not taken as
+    cleaned."""
+    for result in results[:shown]:
+        typer.echo(f"unchanged: {result.source}: no noise found, its pixels are as they were (if it is noisy, "
+                   "choose the model with --noise)", err=True)
+    if len(results) > shown:
+        typer.echo(f"unchanged: {len(results) - shown} more (--report lists them all)", err=True)
 
 
 def _write_report(summary, report: Path | None) -> None:
@@ -364,7 +385,7 @@ def noise(
         start_tensorflow()  # camera noise runs the camera's pipeline in TensorFlow: load it quietly, once
     summary = _run_with_progress(jobs, measure(jobs, overwrite), lambda progress, sizes: clean_images(
         jobs, seeded_noise(noise, seed), overwrite=overwrite, progress=progress, sizes=sizes), quiet, "adding noise")
-    _finish_run(summary, None, jobs, started)
+    _finish_run(summary, None, jobs, started, cleaning=False)
 
 
 def seeded_noise(spec, seed: int):
