@@ -29,9 +29,10 @@ _PROBE = 256  # side of the crops that are measured, so a 50 MP photo costs what
 # White noise (what `denoise noise --noise gaussian` adds, independently per pixel and channel) halves when 2x2
 # pixels are averaged; a camera's noise, spread over neighbouring pixels by demosaicing and JPEG, does not, and
 # neither does the fine detail of a clean photo. Measured on the colour-difference planes (R-G, B-G), where
-# little detail is, by `python benchmarks/noise_kinds.py --clean DIR` on 10 CBSD432 images (docs/camera-noise.md):
-# Gaussian sigma 5-50 gives a binned-to-full ratio of 0.49-0.58; camera noise at every level, with or without
-# JPEG, 1.0-2.7; noise correlated over 2x2 pixels 1.7-1.9; clean photos 1.0-2.0.
+# little detail is, by `python benchmarks/noise_kinds.py --clean ../shared/data/cbsd432 --count 10` (320x320 crops):
+# binned over full is 0.49-0.70 for Gaussian sigma 5-50 (0.54-0.89 at sigma 3, where one image in ten goes to the
+# camera model, which also removes white noise); 1.45-1.73 for camera noise at levels 0-1, 1.00-2.67 with JPEG;
+# 1.79-1.90 for white noise repeated over 2x2 pixels; 1.25-2.50 for the clean images, 1.00-2.00 for them as JPEG.
 WHITE_NOISE_MAX_RATIO = 0.8
 MIN_COLOUR_NOISE = 0.3  # sigma (0-255) of the colour differences below which there is nothing to measure
 
@@ -74,12 +75,13 @@ def has_white_colour_noise(image: np.ndarray) -> bool:
 
 def whiteness(image: np.ndarray) -> tuple[float, float]:
     """The noise sigma (0-255) of an RGB image's colour differences R-G and B-G, at full resolution and after
-    averaging 2x2 blocks; white noise gives (s, s / 2). Measured on the probe crops only."""
+    averaging 2x2 blocks; white noise gives (s, s / 2). Measured on the probe crops only (views: nothing is copied
+    at the image's size)."""
     full, binned = [], []
-    for difference in (image[..., 0] - image[..., 1], image[..., 2] - image[..., 1]):
-        for crop in probe_crops(difference):
-            full.append(_residual(crop).ravel())
-            binned.append(_residual(bin_2x2(crop)).ravel())
+    for red, green, blue in zip(*(probe_crops(image[..., channel]) for channel in range(3))):
+        for difference in (red - green, blue - green):
+            full.append(_residual(difference).ravel())
+            binned.append(_residual(bin_2x2(difference)).ravel())
     scale = 255.0 / np.sqrt(1.25)
     return robust_sigma(np.concatenate(full)) * scale, robust_sigma(np.concatenate(binned)) * scale
 
