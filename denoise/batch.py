@@ -115,8 +115,9 @@ class RunSummary:
     def to_json(self) -> str:
         files = [{**asdict(r), "source": str(r.source), "output": str(r.output), "seconds": round(r.seconds, 4)}
                  for r in self.results]
-        counts = {**self.counts, "unchanged": len(self.unchanged)}  # "unchanged" files are among those "done"
-        return json.dumps({"ok": self.ok, "interrupted": self.interrupted, "counts": counts, "files": files},
+        # Files per status, and apart from them how many of the "done" ones came out unchanged.
+        return json.dumps({"ok": self.ok, "interrupted": self.interrupted, "counts": self.counts,
+                           "unchanged": len(self.unchanged), "files": files},
                           indent=2, ensure_ascii=False)
 
     def write_report(self, path: str | os.PathLike) -> None:

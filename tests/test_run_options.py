@@ -219,7 +219,7 @@ def test_files_left_unchanged_are_counted_named_and_reported(photos, model_file,
     assert "5 done (5 of them unchanged: no noise found), 0 skipped, 0 failed" in result.output
     assert result.output.count("\nunchanged: ") == 5 and "00.png: no noise found" in result.output
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["counts"]["unchanged"] == 5 and all(entry["unchanged"] for entry in report["files"])
+    assert report["unchanged"] == 5 and all(entry["unchanged"] for entry in report["files"])
 
 
 def test_camera_noise_goes_to_the_camera_model_and_the_summary_counts_the_kinds(tmp_path):
@@ -229,11 +229,12 @@ def test_camera_noise_goes_to_the_camera_model_and_the_summary_counts_the_kinds(
     clean = read_image(samples / "chelsea.png").pixels
     rng = np.random.default_rng(0)
     (tmp_path / "mixed").mkdir()
-    for name, spec in (("camera.png", "camera-jpeg:0.6"), ("white.png", "gaussian:15")):
+    # The Gaussian colour model gives camera noise back unchanged; the camera model removes much of it.
+    for name, spec in (("camera.png", "camera:0.6"), ("white.png", "gaussian:15")):
         save_array(np.clip(add_noise(clean, parse_noise(spec), rng), 0, 1), tmp_path / "mixed" / name)
     result = invoke("run", tmp_path / "mixed", "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert "noise detected per image: 1 as camera, 1 as gaussian" in result.output
     for name in ("camera.png", "white.png"):
         noisy, cleaned = (read_image(folder / name).pixels for folder in (tmp_path / "mixed", tmp_path / "out"))
-        assert psnr(clean, cleaned) > psnr(clean, noisy) + 1.0, name
+        assert psnr(clean, cleaned) > psnr(clean, noisy) + 3.0, name
