@@ -1,4 +1,4 @@
-"""Which kind of noise `denoise run` detects, per kind of noise added to clean colour photos, with the measure behind it.
+"""Which kind of noise `denoise run` detects for each kind of noise added to clean colour photos, and why.
 
 For each case (clean, JPEG only, Gaussian, camera noise with and without JPEG, white noise spread over 2x2 pixels),
 the noisy 8-bit images are read by detection.detect_noise_kind as `denoise run` does; printed are the share detected

@@ -29,7 +29,7 @@ from denoise.batch import clean_images, plan_outputs
 from denoise.errors import DenoiseError
 from denoise.evaluation import noisy_copies, psnr, ssim, to_8bit
 from denoise.images import IMAGE_SUFFIXES, read_image, save_array, to_float, to_integer
-from denoise.model_files import default_model_path
+from denoise.model_files import default_model_path, resolve_model
 from denoise.noise import CAMERA_KINDS, GAUSSIAN, NoiseSpec, parse_noise
 
 NLM_FACTORS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2)  # h / sigma values tried when tuning on --tune
@@ -85,6 +85,15 @@ def read_folder(folder: Path, channels: int | None = None) -> dict[str, np.ndarr
     if len(images) < len(files):
         sys.exit(f"Two images in {folder} share a name apart from the suffix; rename one.")
     return {name: with_channels(pixels, channels or pixels.shape[-1]) for name, pixels in images.items()}
+
+
+def tune_images(folder: Path, channels: int, count: int | None, crop: int | None) -> dict[str, np.ndarray]:
+    """The --tune images: the first `count` of the folder, each cut to its centre `crop` x `crop` when given."""
+    images = dict(list(read_folder(folder, channels).items())[:count])
+    if crop is None:
+        return images
+    centre = lambda size: slice(max(0, (size - crop) // 2), max(0, (size - crop) // 2) + crop)  # noqa: E731
+    return {name: pixels[centre(pixels.shape[0]), centre(pixels.shape[1])] for name, pixels in images.items()}
 
 
 def with_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
@@ -205,7 +214,7 @@ def load_denoiser(path: str, precision: str, ensemble: int = 1):
     from denoise.inference import DefaultDenoiser, load_denoiser
 
     options = {"precision": precision, "ensemble": ensemble}
-    return DefaultDenoiser(**options) if path == SHIPPED else load_denoiser(Path(path), **options)
+    return DefaultDenoiser(**options) if path == SHIPPED else load_denoiser(resolve_model(path), **options)
 
 
 def run_model(path: str, precision: str, ensemble: int, noisy_dir: Path, out_dir: Path,
@@ -296,9 +305,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clean", type=Path, required=True, help="folder of clean images to test on")
     parser.add_argument("--noise", action="append", required=True, help="a fixed noise level; repeatable")
-    parser.add_argument("--model", action="append", help=f"a .keras model, or {SHIPPED!r} for the shipped models "
+    parser.add_argument("--model", action="append", help=f"a .keras model or a shipped model's name (gaussian-colour"
+                        f", ...), or {SHIPPED!r} for the shipped models "
                         "picked per image as `denoise run` does (the default); repeatable")
     parser.add_argument("--tune", type=Path, help="other clean images, used only to tune baseline strengths")
+    parser.add_argument("--tune-count", type=int, help="tune on the first N images of --tune only (sorted by name)")
+    parser.add_argument("--tune-crop", type=int, help="tune on the centre of each --tune image, at most N pixels a "
+                        "side (CBM3D takes minutes per megapixel: tuning it for camera noise runs it 5 times)")
     parser.add_argument("--work", type=Path, help="where noisy and cleaned files go (default: a temp folder)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write every number to this JSON file")
@@ -322,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         for model in models:
             if model == SHIPPED:
                 default_model_path(channels)  # a broken installation fails here; ModelError says what to do
-        tune = read_folder(args.tune, channels) if args.tune else None
+        tune = tune_images(args.tune, channels, args.tune_count, args.tune_crop) if args.tune else None
         machine = machine_info()
         print(f"CPU: {machine['cpu']}, {machine['cores']} cores ({machine['usable_cores']} usable)")
         print(f"clean: {args.clean} ({len(clean)} images), tune: {args.tune or 'none'}, seed {args.seed}")
