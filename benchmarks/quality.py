@@ -42,7 +42,7 @@ GAUSSIAN_ONLY = "skipped: needs Gaussian noise of known sigma"
 # Camera noise has no one sigma: NLM's h and CBM3D's sigma are chosen from these multiples of the noise's measured
 # standard deviation (noisy minus clean, over the --tune images, or over the test images without --tune).
 CAMERA_NLM_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8)
-CAMERA_BM3D_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0)
+CAMERA_BM3D_FACTORS = (0.7, 1.0, 1.4)
 
 
 class Setup(NamedTuple):
@@ -311,7 +311,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tune", type=Path, help="other clean images, used only to tune baseline strengths")
     parser.add_argument("--tune-count", type=int, help="tune on the first N images of --tune only (sorted by name)")
     parser.add_argument("--tune-crop", type=int, help="tune on the centre of each --tune image, at most N pixels a "
-                        "side (CBM3D takes minutes per megapixel: tuning it for camera noise runs it 5 times)")
+                        "side (CBM3D takes minutes per megapixel: tuning it for camera noise runs it 3 times)")
     parser.add_argument("--work", type=Path, help="where noisy and cleaned files go (default: a temp folder)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write every number to this JSON file")

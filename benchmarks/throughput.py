@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from quality import machine_info  # noqa: E402  (the same CPU description as the quality benchmark)
 
 from denoise.errors import DenoiseError  # noqa: E402
-from denoise.model_files import default_model_path  # noqa: E402
+from denoise.model_files import default_model_path, resolve_model  # noqa: E402
 
 
 def natural_image(height: int, width: int, seed: int) -> np.ndarray:
@@ -79,7 +79,7 @@ def scenarios(args) -> list[tuple[str, int, int, int]]:
 def model_path(args, work: Path) -> Path:
     """--model, else the shipped model for colour images, else a new width-32 depth-3 U-Net saved into the work folder."""
     if args.model:
-        return Path(args.model)
+        return resolve_model(args.model)
     try:
         return default_model_path(3)
     except DenoiseError:
@@ -200,7 +200,8 @@ def run_scenario(args, name: str, folder: Path, model: Path, work: Path, precisi
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="a .keras model (default: the shipped model for colour images, else a new U-Net)")
+    parser.add_argument("--model", help="a .keras model or a shipped model's name, e.g. camera-colour (default: the "
+                        "shipped Gaussian model for colour images, else a new U-Net)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--large", type=int, default=4, help="number of large photos")
     parser.add_argument("--large-mp", type=float, default=12.0)
