@@ -41,8 +41,8 @@ NOT_INSTALLED = "not installed (pip install .[bench])"
 GAUSSIAN_ONLY = "skipped: needs Gaussian noise of known sigma"
 # Camera noise has no one sigma: NLM's h and CBM3D's sigma are chosen from these multiples of the noise's measured
 # standard deviation (noisy minus clean, over the --tune images, or over the test images without --tune).
-CAMERA_NLM_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8)
-CAMERA_BM3D_FACTORS = (0.7, 1.0, 1.4)
+CAMERA_NLM_FACTORS = (0.3, 0.4, 0.5, 0.7, 1.0, 1.4)
+CAMERA_BM3D_FACTORS = (1.0, 1.4, 2.0)
 
 
 class Setup(NamedTuple):
