@@ -4,10 +4,10 @@ A blind model measures the noise in each image and removes what it finds. Streng
 - s below 1 keeps part of what was removed: noisy + s * (denoised - noisy). 0 gives the input back.
 - s above 1 shows the model s times the noise it found, around its own estimate of the clean image (clipped to
   [0, 1] as a noisy file is), and cleans that: the model then removes noise of s times the level, as it would in a
-  noisier photo, and smooths more. This runs the model twice. It works while s times the noise stays within what
-  the model was trained for: with the gray Gaussian model (trained to sigma 50) a sigma-10 crop of samples/camera.png
-  at strength 2 came out with its neighbour differences 0.62x those at strength 1, a sigma-25 one at 1.5 0.96x, at 2
-  1.10x (rougher: sigma 50 is that model's limit).
+  noisier photo, and smooths more. This runs the model twice. It can only work while s times the noise stays within
+  what the model was trained for (sigma 50 for the Gaussian models): tests/test_strength.py checks that strength 2
+  smooths a sigma-10 crop of samples/camera.png through the gray Gaussian model (its median difference between
+  neighbours below 0.8x that at strength 1).
 Any function from a list of float HxWxC images in [0, 1] to a list of the same shapes can be wrapped, so the shipped
 models, a user's model, and the model chosen per image all take it.
 """
