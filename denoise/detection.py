@@ -82,8 +82,7 @@ def whiteness(image: np.ndarray) -> tuple[float, float]:
         for difference in (red - green, blue - green):
             full.append(_residual(difference).ravel())
             binned.append(_residual(bin_2x2(difference)).ravel())
-    scale = 255.0 / np.sqrt(1.25)
-    return robust_sigma(np.concatenate(full)) * scale, robust_sigma(np.concatenate(binned)) * scale
+    return residual_sigma(np.concatenate(full)), residual_sigma(np.concatenate(binned))
 
 
 def bin_2x2(plane: np.ndarray) -> np.ndarray:
@@ -202,7 +201,12 @@ def _sigma_between_extremes(planes: list[np.ndarray]) -> float:
     residual = np.concatenate(residuals)
     if residual.size < 100:  # almost everything is black or white: nothing to measure
         return float("inf")
-    return float(robust_sigma(residual) / np.sqrt(1.25) * 255.0)
+    return residual_sigma(residual)
+
+
+def residual_sigma(residuals: np.ndarray) -> float:
+    """The white-noise sigma (0-255 scale) behind residuals of _residual: robust, so edges and texture barely count."""
+    return float(robust_sigma(residuals) / np.sqrt(1.25) * 255.0)
 
 
 def robust_sigma(values: np.ndarray) -> float:

@@ -41,7 +41,7 @@ from denoise.models import (
     with_bfloat16_compute,
     with_weights_in,
 )
-from denoise.noise import SALT_AND_PEPPER, NoiseMix, NoiseSpec
+from denoise.noise import SALT_AND_PEPPER
 from denoise.noisy_batches import make_pipeline
 from denoise.resources import resolve_precision
 from denoise.train_config import TrainConfig, check_config, checkpoint_path
@@ -355,8 +355,8 @@ class _EpochEnd(keras.callbacks.Callback):
         save_model(model, path, self.metadata(epochs, validation_psnr), include_optimizer)
 
     def metadata(self, epochs: int, validation_psnr: float | None) -> dict:
-        config = {k: str(v) if isinstance(v, (Path, NoiseSpec, NoiseMix)) else v for k, v in asdict(self.config).items()}
-        config["noise"] = str(self.config.noise)
+        config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.config).items()}
+        config["noise"] = str(self.config.noise)  # asdict made the spec or mix a dict; its text is what parses back
         config["learning_rate"] = self.config.rate  # the default resolved, so the card shows what ran
         return {
             "format": 1,
