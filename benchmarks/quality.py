@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
+from denoise_plugins.folder import center_crop  # the folder loader's crop of validation images
 from PIL import Image, ImageFilter
 
 from denoise.batch import clean_images, plan_outputs
@@ -39,6 +40,7 @@ NLM_DEFAULT_FACTOR = {1: 0.9, 3: 0.6}
 MAX_WINDOW = 7  # largest window of the adaptive median filter
 NOT_INSTALLED = "not installed (pip install .[bench])"
 GAUSSIAN_ONLY = "skipped: needs Gaussian noise of known sigma"
+SKIPPED = "skipped (--skip)"
 # Camera noise has no one sigma: NLM's h and CBM3D's sigma are chosen from these multiples of the noise's measured
 # standard deviation (noisy minus clean, over the --tune images, or over the test images without --tune).
 CAMERA_NLM_FACTORS = (0.3, 0.4, 0.5, 0.7, 1.0, 1.4)
@@ -92,8 +94,7 @@ def tune_images(folder: Path, channels: int, count: int | None, crop: int | None
     images = dict(list(read_folder(folder, channels).items())[:count])
     if crop is None:
         return images
-    centre = lambda size: slice(max(0, (size - crop) // 2), max(0, (size - crop) // 2) + crop)  # noqa: E731
-    return {name: pixels[centre(pixels.shape[0]), centre(pixels.shape[1])] for name, pixels in images.items()}
+    return {name: center_crop(pixels, crop) for name, pixels in images.items()}
 
 
 def with_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
@@ -237,11 +238,10 @@ def methods(spec: NoiseSpec, setup: Setup) -> list[Method]:
     for name, slug, module in (("non-local means (OpenCV)", "nlm", "cv2"), ("BM3D / CBM3D", "bm3d", "bm3d")):
         if not (gaussian or camera) or importlib.util.find_spec(module) is None:
             rows.append(Method(name, slug, None, GAUSSIAN_ONLY if not (gaussian or camera) else NOT_INSTALLED))
+        elif slug in setup.skip:  # decided here, before the strength is tuned for a row that will not run
+            rows.append(Method(name, slug, None, SKIPPED))
         elif camera:
             method, factors = (nlm, CAMERA_NLM_FACTORS) if slug == "nlm" else (bm3d_filter, CAMERA_BM3D_FACTORS)
-            if slug in setup.skip:  # left out: not tuned for nothing
-                rows.append(Method(name, slug, filters(method)))
-                continue
             value, note = tuned_for_camera(spec, setup, method, factors)
             keyword = "h" if slug == "nlm" else "sigma"
             rows.append(Method(name, slug, filters(functools.partial(method, **{keyword: value})), f"{keyword}={note}"))
@@ -284,7 +284,7 @@ def benchmark(spec: NoiseSpec, setup: Setup) -> list[dict]:
     rows = [{"method": "noisy input", "note": "", **score(setup.clean, folder / "noisy", None)}]
     for method in methods(spec, setup):
         if method.run is None or method.slug in setup.skip:
-            rows.append({"method": method.name, "note": method.note if method.run is None else "skipped (--skip)"})
+            rows.append({"method": method.name, "note": method.note if method.run is None else SKIPPED})
             continue
         print(f"[{spec}] {method.name}", file=sys.stderr)
         seconds = method.run(folder / "noisy", folder / method.slug, list(setup.clean))

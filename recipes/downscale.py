@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+from denoise.images import IMAGE_SUFFIXES
 
 
 def downscale(source: Path, target: Path, factor: int) -> None:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.factor < 1:
         parser.error("--factor must be 1 or more")
-    sources = sorted(path for path in args.folder.iterdir() if path.suffix.lower() in SUFFIXES)
+    sources = sorted(path for path in args.folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
     if not sources:
         print(f"no photos found in {args.folder}", file=sys.stderr)
         return 1
