@@ -11,8 +11,7 @@ same options), once to warm up (graph tracing) and then --repeats times, with th
 - overhead: 1 - (pixels / inference rate) / wall, the share of wall time not explained by the model alone;
 - model GFLOP/s: FLOPs per pixel x inference rate. FLOPs are counted from layer shapes: 2 x multiply-adds of
   every Conv2D and Conv2DTranspose (biases, ReLUs, adds and the 2x2 folds are left out, a few percent), times 3
-  for a grayscale model, which runs once per colour channel of these RGB photos (a guided-unet runs its three
-  planes as one batch, which the count sees);
+  for a grayscale model, which runs once per colour channel of these RGB photos;
 - matmul GFLOP/s: a float32 4096x4096 tf.matmul in the same process setup, the machine's practical ceiling;
 - first output: seconds from launching the child (Python, TensorFlow, model load, tracing) to its first file.
 
@@ -140,10 +139,7 @@ def _inference_seconds(denoiser, images: list[np.ndarray], repeats: int) -> list
 
 
 def flops_per_pixel(model) -> float:
-    """2 x the multiply-adds of every Conv2D / Conv2DTranspose per input pixel, from the layers' shapes.
-
-    The probe is one image; a guided-unet turns it into a batch of three planes, which the batch sizes count.
-    """
+    """2 x the multiply-adds of every Conv2D / Conv2DTranspose per input pixel, from the layers' shapes."""
     import keras
 
     convs = [layer for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose))]

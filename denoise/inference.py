@@ -26,7 +26,6 @@ from denoise.models import (
     fixed_size,
     is_impulse_model,
     model_channels,
-    planes_per_pixel,
     size_multiple,
     with_bfloat16_compute,
 )
@@ -86,7 +85,6 @@ class Denoiser:
         self.impulse = is_impulse_model(model)
         self.fixed_size = fixed_size(model)
         self.multiple = size_multiple(model)
-        self.planes = planes_per_pixel(model)  # memory per model call grows with the planes it runs
         if not 1 <= ensemble <= MAX_ENSEMBLE:
             raise ValueError(f"ensemble must be from 1 to {MAX_ENSEMBLE}, not {ensemble}")
         self.ensemble = ensemble
@@ -255,7 +253,7 @@ class Denoiser:
         height, width = images[0].shape[:2]
         self._check_size(height, width)
         padded = [self._pad(image) for image in images]
-        per_batch = max(1, self.max_batch_pixels // (padded[0][..., 0].size * self.planes))
+        per_batch = max(1, self.max_batch_pixels // padded[0][..., 0].size)
         outputs = []
         for start in range(0, len(padded), per_batch):
             batch = np.stack(padded[start : start + per_batch])
@@ -290,7 +288,7 @@ class Denoiser:
             by_shape[(window.outer[0].stop - window.outer[0].start, window.outer[1].stop - window.outer[1].start)]\
                 .append(index)
         for (tile_h, tile_w), indices in by_shape.items():
-            per_batch = max(1, self.max_batch_pixels // (tile_h * tile_w * self.planes))
+            per_batch = max(1, self.max_batch_pixels // (tile_h * tile_w))
             for start in range(0, len(indices), per_batch):
                 chunk = indices[start : start + per_batch]
                 tiles = [image[np.ix_(rows[windows[i].outer[0]], cols[windows[i].outer[1]])] for i in chunk]

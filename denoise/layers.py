@@ -45,37 +45,6 @@ class DepthToSpace(_BlockLayer):
         return tf.nn.depth_to_space(inputs, self.block)
 
 
-@keras.saving.register_keras_serializable(package="denoise")
-class ChannelsToBatch(layers.Layer):
-    """Turns each colour channel into its own 2-channel image: the channel, and the mean of the other two.
-
-    (B, H, W, 3) becomes (3B, H, W, 2), so one gray network cleans every channel while seeing what the other
-    channels say about it. The guide is symmetric in the other two channels, so red, green and blue all go through
-    the same weights; with independent noise per channel it is sqrt(2) less noisy than the channel itself.
-    """
-
-    def call(self, image):
-        import tensorflow as tf
-
-        planes = tf.transpose(image, [3, 0, 1, 2])  # (3, B, H, W)
-        guides = (tf.reduce_sum(planes, axis=0, keepdims=True) - planes) / 2
-        pairs = tf.stack([planes, guides], axis=-1)  # (3, B, H, W, 2)
-        shape = tf.shape(pairs)
-        return tf.reshape(pairs, tf.stack([-1, shape[2], shape[3], 2]))
-
-
-@keras.saving.register_keras_serializable(package="denoise")
-class BatchToChannels(layers.Layer):
-    """The inverse of ChannelsToBatch for the network's 1-channel outputs: (3B, H, W, 1) back to (B, H, W, 3)."""
-
-    def call(self, planes):
-        import tensorflow as tf
-
-        shape = tf.shape(planes)
-        stacked = tf.reshape(planes, tf.stack([3, -1, shape[1], shape[2]]))  # (3, B, H, W)
-        return tf.transpose(stacked, [1, 2, 3, 0])
-
-
 def _extreme(values):
     """Salt-and-pepper noise only ever sets values to 8-bit 0 or 255: any other value is known to be clean."""
     return keras.ops.logical_or(values <= EXTREME_LOW, values >= EXTREME_HIGH)

@@ -19,32 +19,20 @@ import keras
 from keras import layers
 
 from denoise.errors import ModelError
-from denoise.layers import (
-    BatchToChannels,
-    ChannelsToBatch,
-    DepthToSpace,
-    FillImpulses,
-    KeepUncorrupted,
-    SpaceToDepth,
-)
+from denoise.layers import DepthToSpace, FillImpulses, KeepUncorrupted, SpaceToDepth
 from denoise.model_files import METADATA_NAME, read_metadata
 from denoise.train_config import ARCHITECTURES
 
 
-def build_model(arch: str, channels: int, *, width: int = 32, depth: int = 3, fine_blocks: int = 0,
-                image_size: int = 28, impulse: bool = False) -> keras.Model:
+def build_model(arch: str, channels: int, *, width: int = 32, depth: int = 3, image_size: int = 28,
+                impulse: bool = False) -> keras.Model:
     """Build one of ARCHITECTURES for images with `channels` colour channels.
 
-    fine_blocks (unet, guided-unet) adds that many residual blocks at the finest scale; see _unet_noise.
     impulse=True builds a salt-and-pepper model: pure black and white values are filled in from their neighbours
     before the network (FillImpulses), and the network's output replaces only those values (KeepUncorrupted).
     """
     if arch == "unet":
-        return build_unet(channels, width=width, depth=depth, fine_blocks=fine_blocks, impulse=impulse)
-    if arch == "guided-unet":
-        if channels != 3:
-            raise ModelError("The guided-unet architecture is for colour images (3 channels); use unet for gray ones.")
-        return build_guided_unet(width=width, depth=depth, fine_blocks=fine_blocks, impulse=impulse)
+        return build_unet(channels, width=width, depth=depth, impulse=impulse)
     if arch == "conv":
         return build_conv_autoencoder(channels, width=width, impulse=impulse)
     if arch == "dense":
@@ -72,15 +60,7 @@ def _conv_block(x, filters: int, name: str):
     return layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv2")(x)
 
 
-def _residual_block(x, filters: int, name: str):
-    """x + conv(relu(conv(x))), the second convolution zero-initialised so that the block starts as the identity."""
-    y = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv1")(x)
-    y = layers.Conv2D(filters, 3, padding="same", kernel_initializer="zeros", name=f"{name}_conv2")(y)
-    return layers.Add(name=f"{name}_add")([x, y])
-
-
-def build_unet(channels: int, *, width: int = 32, depth: int = 3, fine_blocks: int = 0,
-               impulse: bool = False) -> keras.Model:
+def build_unet(channels: int, *, width: int = 32, depth: int = 3, impulse: bool = False) -> keras.Model:
     """U-Net with residual output: folds 2x2 pixels into channels, then `depth` scales with skip connections.
 
     It predicts the noise and subtracts it from the input, which trains faster and keeps clean images unchanged.
@@ -88,39 +68,13 @@ def build_unet(channels: int, *, width: int = 32, depth: int = 3, fine_blocks: i
     """
     noisy = keras.Input((None, None, channels), name="noisy")
     start = _network_input(noisy, impulse)
-    noise = _unet_noise(start, channels, width, depth, fine_blocks)
+    noise = _unet_noise(start, channels, width, depth)
     clean = layers.Subtract(name="clean")([start, noise])
-    return _model(noisy, clean, f"unet_w{width}_d{depth}{_fine_suffix(fine_blocks)}", impulse)
+    return _model(noisy, clean, f"unet_w{width}_d{depth}", impulse)
 
 
-def build_guided_unet(*, width: int = 32, depth: int = 3, fine_blocks: int = 0,
-                      impulse: bool = False) -> keras.Model:
-    """Colour model: one gray U-Net cleans each channel, seeing the mean of the other two channels beside it.
-
-    Its layers have the names and shapes of a gray `unet`'s, except that the first convolution also reads the
-    guide, so it can start as an exact copy of a trained gray model (`transfer_weights`) and then learn to use
-    the other channels, which is where CBM3D's lead over BM3D run per channel comes from. It costs the same as
-    the gray model run three times.
-    """
-    noisy = keras.Input((None, None, 3), name="noisy")
-    start = _network_input(noisy, impulse)
-    pairs = ChannelsToBatch(name="channels_to_batch")(start)
-    noise = BatchToChannels(name="batch_to_channels")(_unet_noise(pairs, 1, width, depth, fine_blocks))
-    clean = layers.Subtract(name="clean")([start, noise])
-    return _model(noisy, clean, f"guided_unet_w{width}_d{depth}{_fine_suffix(fine_blocks)}", impulse)
-
-
-def _fine_suffix(fine_blocks: int) -> str:
-    return f"_f{fine_blocks}" if fine_blocks else ""
-
-
-def _unet_noise(image, out_channels: int, width: int, depth: int, fine_blocks: int = 0):
-    """The U-Net body: the noise it estimates in `out_channels` channels, at the input's resolution.
-
-    fine_blocks residual blocks after the last up block add capacity where fine detail is told from noise (the
-    finest scale has the fewest filters and costs the most per filter); each starts as the identity, so a model
-    with them can be grown from one without (transfer_weights) and first computes exactly what that one did.
-    """
+def _unet_noise(image, out_channels: int, width: int, depth: int):
+    """The U-Net body: the noise it estimates in `out_channels` channels, at the input's resolution."""
     x = SpaceToDepth(2, name="fold")(image)
     skips = []
     for level in range(depth):
@@ -132,8 +86,6 @@ def _unet_noise(image, out_channels: int, width: int, depth: int, fine_blocks: i
         x = layers.Conv2DTranspose(width * 2**level, 2, strides=2, name=f"upsample{level}")(x)
         x = layers.Add(name=f"skip{level}")([x, skips[level]])
         x = _conv_block(x, width * 2**level, name=f"up{level}")
-    for block in range(fine_blocks):
-        x = _residual_block(x, width, name=f"fine{block}")
     x = layers.Conv2D(4 * out_channels, 3, padding="same", name="noise_folded")(x)
     return DepthToSpace(2, name="unfold")(x)
 
@@ -141,29 +93,13 @@ def _unet_noise(image, out_channels: int, width: int, depth: int, fine_blocks: i
 def transfer_weights(source: keras.Model, target: keras.Model) -> None:
     """Copy every weighted layer of `source` into the layer of the same name in `target`.
 
-    The two models share an architecture, give or take the weightless impulse layers, or `source` is a gray unet
-    and `target` a guided-unet: then the first convolution's kernel is copied onto the channel's own inputs and
-    its guide inputs start at zero, so the new model first computes exactly what the gray one did.
-    ValueError when a layer is missing or its weights do not fit.
+    The two models share an architecture, give or take the weightless impulse layers (a Gaussian model starting
+    an impulse one). ValueError when a layer is missing or its weights do not fit.
     """
     for layer in source.layers:
         if not layer.weights:
             continue
-        weights = layer.get_weights()
-        destination = target.get_layer(layer.name)
-        wanted = [w.shape for w in destination.get_weights()]
-        if layer.name == "down0_conv1" and wanted[0][2] == 2 * weights[0].shape[2]:
-            weights[0] = _with_zero_guide(weights[0])
-        destination.set_weights(weights)
-
-
-def _with_zero_guide(kernel):
-    """A first-convolution kernel over folded (pixel, channel) inputs, with a zero guide channel after each pixel."""
-    import numpy as np
-
-    guided = np.zeros(kernel.shape[:2] + (2 * kernel.shape[2], kernel.shape[3]), kernel.dtype)
-    guided[:, :, 0::2, :] = kernel  # space_to_depth orders inputs pixel by pixel, channels innermost
-    return guided
+        target.get_layer(layer.name).set_weights(layer.get_weights())
 
 
 def build_conv_autoencoder(channels: int, *, width: int = 32, impulse: bool = False) -> keras.Model:
@@ -232,16 +168,6 @@ def size_multiple(model: keras.Model) -> int:
         for layer in model.layers
     )
     return 2 ** (folds + strided)
-
-
-def fine_block_count(model: keras.Model) -> int:
-    """How many residual blocks a U-Net has at its finest scale (build_model's fine_blocks)."""
-    return sum(1 for layer in model.layers if layer.name.startswith("fine") and layer.name.endswith("_add"))
-
-
-def planes_per_pixel(model: keras.Model) -> int:
-    """How many image planes the network runs per input pixel: 3 for a guided-unet (one per channel), else 1."""
-    return 3 if any(isinstance(layer, ChannelsToBatch) for layer in model.layers) else 1
 
 
 def fixed_size(model: keras.Model) -> tuple[int, int] | None:

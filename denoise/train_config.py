@@ -15,7 +15,7 @@ from denoise.model_files import check_model_file_name, read_metadata
 from denoise.noise import NoiseMix, NoiseSpec
 from denoise.resources import PRECISIONS
 
-ARCHITECTURES = ("unet", "guided-unet", "conv", "dense")
+ARCHITECTURES = ("unet", "conv", "dense")
 LOSSES = ("mse", "psnr")
 LR_SCHEDULES = ("cosine", "constant")
 CHANNEL_COUNTS = (1, 3)
@@ -36,7 +36,6 @@ class TrainConfig:
     arch: str | None = None  # None: the --init-from model's architecture, else "unet"
     width: int = 32
     depth: int = 3
-    fine_blocks: int | None = None  # residual blocks at a U-Net's finest scale; None: the --init-from model's, else 0
     channels: int | None = None
     epochs: int = 20
     batch_size: int = 32
@@ -54,7 +53,6 @@ class TrainConfig:
     overwrite: bool = False  # replace an existing `out` (once this run has a model to put there)
     init_from: Path | None = None  # start from this model's weights (fine-tuning) with a fresh optimizer
     precision: str = "float32"  # or "bfloat16" / "auto": convolutions compute in bfloat16 (weights stay float32)
-    freeze_core: bool = False  # train only the U-Net's first and last convolutions (the "edge" layers)
     distribute: bool = False  # mirror the model over every GPU (or every logical device) of this machine
 
     @property
@@ -90,8 +88,6 @@ def _check_choices(config: TrainConfig) -> None:
             raise UsageError(f"Unknown {option} {value!r}. Choose one of: {', '.join(choices)}.")
     if config.channels is not None and config.channels not in CHANNEL_COUNTS:
         raise UsageError(f"--channels {config.channels} is not possible: give 1 (grayscale) or 3 (colour).")
-    if config.arch == "guided-unet" and config.channels != 3:
-        raise UsageError("--arch guided-unet is a colour model: add --channels 3.")
 
 
 def _check_sizes(config: TrainConfig) -> None:

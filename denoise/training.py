@@ -30,7 +30,6 @@ from denoise.losses import loss_function
 from denoise.model_files import read_metadata
 from denoise.models import (
     build_model,
-    fine_block_count,
     is_impulse_model,
     load_model,
     model_channels,
@@ -84,8 +83,7 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
     """
     check_config(config)
     config = _inherit_architecture(config) if config.init_from is not None else config
-    config = dataclasses.replace(config, arch=config.arch or "unet", fine_blocks=config.fine_blocks or 0,
-                                 precision=resolve_precision(config.precision))
+    config = dataclasses.replace(config, arch=config.arch or "unet", precision=resolve_precision(config.precision))
     keras.utils.set_random_seed(config.seed)
     data = _load_training_data(config)
     train_images = np.stack(data.train)
@@ -146,32 +144,17 @@ def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
     # Salt-and-pepper models fill in and replace only pure black and white values (see layers.FillImpulses).
     impulse = config.noise.specs[0].kind == SALT_AND_PEPPER  # never mixed with other noise (NoiseMix)
     start = _starting_model(config, channels) if config.init_from is not None else None
-    if start is not None and is_impulse_model(start) == impulse and model_channels(start) == channels \
-            and fine_block_count(start) == config.fine_blocks:
+    if start is not None and is_impulse_model(start) == impulse:
         model = start
     else:
         model = build_model(config.arch, channels, width=config.width, depth=config.depth,
-                            fine_blocks=config.fine_blocks, image_size=size, impulse=impulse)
-        if start is not None:  # e.g. an impulse model fine-tuned from a Gaussian one, or grown by fine blocks
+                            image_size=size, impulse=impulse)
+        if start is not None:  # an impulse model fine-tuned from a Gaussian one, or the other way round
             _copy_weights(start, model, config.init_from)
     if config.precision == "bfloat16":
         model = with_bfloat16_compute(model)
-    _set_trainable(model, config.freeze_core)
     model.compile(optimizer=_optimizer(config, steps), loss=loss_function(config.loss), jit_compile=False)
     return model, 0, None
-
-
-# The convolutions that read the (folded) input and write the noise; everything between them is the "core".
-EDGE_LAYERS = ("down0_conv1", "noise_folded")
-
-
-def _set_trainable(model, freeze_core: bool) -> None:
-    """Every layer trainable, or with freeze_core only EDGE_LAYERS: a guided-unet grown from a gray model then learns
-    to use the other channels without unlearning, on other images, what the gray model's training taught it."""
-    if freeze_core and not all(name in {layer.name for layer in model.layers} for name in EDGE_LAYERS):
-        raise UsageError("--freeze-core needs a unet or guided-unet model.")
-    for layer in model.layers:
-        layer.trainable = not freeze_core or layer.name in EDGE_LAYERS
 
 
 def _best_so_far(checkpoint_state: dict, out: Path) -> float | None:
@@ -188,20 +171,14 @@ def _best_so_far(checkpoint_state: dict, out: Path) -> float | None:
 
 
 def _inherit_architecture(config: TrainConfig) -> TrainConfig:
-    """A fine-tuned model keeps the size of the model it starts from, and its architecture unless --arch names one
-    (a gray unet can start a guided-unet colour model); the starting model's metadata says what it is."""
+    """A fine-tuned model keeps the architecture and size of the model it starts from; its metadata says what
+    that is."""
     earlier = read_metadata(config.init_from).get("train_config") or {}
     keep = {key: earlier[key] for key in ("width", "depth") if key in earlier}
-    start_blocks = earlier.get("fine_blocks") or 0
-    if config.fine_blocks is None:
-        keep["fine_blocks"] = start_blocks
-    elif config.fine_blocks < start_blocks:
-        raise UsageError(f"--fine-blocks {config.fine_blocks} cannot start from {config.init_from}, which has "
-                         f"{start_blocks}: a model can gain fine blocks but not lose them.")
     start_arch = earlier.get("arch")
     if config.arch is None:
         keep["arch"] = start_arch
-    elif start_arch and config.arch != start_arch and (start_arch, config.arch) != ("unet", "guided-unet"):
+    elif start_arch and config.arch != start_arch:
         raise UsageError(f"--arch {config.arch} cannot start from {config.init_from}, a {start_arch} model; "
                          "leave out --arch to keep its architecture.")
     return dataclasses.replace(config, **keep)
@@ -210,16 +187,14 @@ def _inherit_architecture(config: TrainConfig) -> TrainConfig:
 def _starting_model(config: TrainConfig, channels: int):
     """The model to fine-tune: its architecture and weights, checked against the data's channel count."""
     model, _ = load_model(config.init_from)
-    grows_into_colour = config.arch == "guided-unet" and model_channels(model) == 1
-    if model_channels(model) != channels and not grows_into_colour:
+    if model_channels(model) != channels:
         raise UsageError(f"{config.init_from} takes {model_channels(model)}-channel images but the data has "
                          f"{channels}; pass --channels or start from a matching model.")
     return model
 
 
 def _copy_weights(source, target, path: Path) -> None:
-    """Weights of `source` into `target`: the same architecture with the impulse layers added or left out, or a
-    gray unet growing into a guided-unet (models.transfer_weights)."""
+    """Weights of `source` into `target`: the same architecture with the impulse layers added or left out."""
     try:
         transfer_weights(source, target)
     except ValueError as exc:

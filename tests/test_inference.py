@@ -54,18 +54,6 @@ def test_colour_model_accepts_gray_images():
     assert out.shape == (32, 32, 1)
 
 
-def test_a_guided_colour_model_counts_its_three_planes_against_the_pixels_per_call():
-    model = build_model("guided-unet", 3, width=4, depth=2)
-    denoiser = Denoiser(model, max_batch_pixels=3 * 16 * 16)
-    calls = []
-    predict = denoiser._predict
-    denoiser._predict = lambda batch: calls.append(batch.shape[0]) or predict(batch)
-    images = [smooth_image(16, 16, 3, seed=s).astype(np.float32) / 255 for s in range(3)]
-    outputs = denoiser(images)
-    assert calls == [1, 1, 1]  # three planes of 16x16 each: one image per call
-    assert [o.shape for o in outputs] == [(16, 16, 3)] * 3
-
-
 def test_dense_model_refuses_other_sizes_clearly():
     denoiser = Denoiser(build_model("dense", 1))
     assert denoiser([np.zeros((28, 28, 1), np.float32)])[0].shape == (28, 28, 1)

@@ -9,18 +9,16 @@ from denoise.layers import FillImpulses
 from denoise.model_files import describe_model_file, read_metadata
 from denoise.models import (
     build_model,
-    fine_block_count,
     fixed_size,
     load_model,
     save_model,
     size_multiple,
-    transfer_weights,
     with_bfloat16_compute,
 )
 
 
 @pytest.mark.parametrize("arch, channels, shape", [("unet", 1, (32, 48)), ("unet", 3, (16, 16)),
-                                                   ("guided-unet", 3, (16, 24)), ("conv", 3, (24, 20)),
+                                                   ("conv", 3, (24, 20)),
                                                    ("dense", 1, (28, 28))])
 def test_every_architecture_saves_and_loads_to_the_same_output(tmp_path, arch, channels, shape):
     model = build_model(arch, channels, width=4, depth=2)
@@ -53,55 +51,8 @@ def test_dense_baseline_is_the_classic_784_32_784():
 
 
 def test_unknown_architecture_lists_the_choices():
-    with pytest.raises(ModelError, match="unet, guided-unet, conv, dense"):
+    with pytest.raises(ModelError, match="unet, conv, dense"):
         build_model("transformer", 1)
-
-
-def test_guided_unet_is_for_colour_images_only():
-    with pytest.raises(ModelError, match="colour images"):
-        build_model("guided-unet", 1)
-
-
-def _randomized(model, seed=0):
-    """The model with random weights that are not small: an untrained U-Net's output barely depends on them."""
-    rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
-    return model
-
-
-def test_a_guided_unet_grown_from_a_gray_unet_first_cleans_each_channel_as_the_gray_one_did():
-    gray = _randomized(build_model("unet", 1, width=4, depth=2))
-    guided = build_model("guided-unet", 3, width=4, depth=2)
-    transfer_weights(gray, guided)
-    image = np.random.default_rng(1).random((2, 16, 24, 3)).astype(np.float32)
-    per_channel = np.concatenate([gray.predict(image[..., c : c + 1], verbose=0) for c in range(3)], axis=-1)
-    np.testing.assert_allclose(guided.predict(image, verbose=0), per_channel, rtol=1e-4, atol=1e-4)
-
-
-def test_a_guided_unet_sees_the_other_channels_and_treats_red_green_and_blue_alike():
-    guided = _randomized(build_model("guided-unet", 3, width=4, depth=2), seed=2)
-    image = np.random.default_rng(3).random((1, 16, 16, 3)).astype(np.float32)
-    output = guided.predict(image, verbose=0)
-    changed = image.copy()
-    changed[..., 1:] = 1 - changed[..., 1:]  # same red channel, other green and blue
-    assert np.abs(guided.predict(changed, verbose=0)[..., 0] - output[..., 0]).max() > 1e-3
-    # one set of weights for every channel: permuting the input's channels permutes the output's
-    order = [2, 0, 1]
-    np.testing.assert_allclose(guided.predict(image[..., order], verbose=0), output[..., order], rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.parametrize("arch, channels", [("unet", 1), ("guided-unet", 3)])
-def test_a_unet_grown_by_fine_blocks_first_computes_what_it_did(arch, channels):
-    small = _randomized(build_model(arch, channels, width=4, depth=2))
-    grown = build_model(arch, channels, width=4, depth=2, fine_blocks=2)
-    assert (fine_block_count(small), fine_block_count(grown)) == (0, 2)
-    assert grown.count_params() == small.count_params() + 2 * 2 * (9 * 4 * 4 + 4)  # two 3x3 convs of 4 per block
-    transfer_weights(small, grown)
-    image = np.random.default_rng(4).random((2, 16, 24, channels)).astype(np.float32)
-    np.testing.assert_allclose(grown.predict(image, verbose=0), small.predict(image, verbose=0), rtol=1e-5, atol=1e-5)
-    # ...and the blocks do change the output once their weights are trained (here: set at random)
-    _randomized(grown, seed=5)
-    assert np.abs(grown.predict(image, verbose=0) - small.predict(image, verbose=0)).max() > 1e-3
 
 
 def test_saving_is_atomic_and_leaves_no_temporary_files(tmp_path):

@@ -60,7 +60,6 @@ SMALL = ["--width", "4", "--depth", "2", "--batch-size", "4", "--patch-size", "3
     (["train", "--dataset", "nosuch"], "denoise datasets"),
     (["train", "--loss", "l7"], "--loss"),
     (["train", "--precision", "float8"], "--precision"),
-    (["train", "--arch", "guided-unet"], "--channels 3"),
     (["train", "--resume"], "--resume"),
     (["train", "--init-from", "missing.keras"], "gaussian-gray"),
     (["train", "--data-dir", "x"], "--data-dir"),

@@ -7,7 +7,7 @@ import pytest
 from factories import smooth_image, write_image_folder
 
 from denoise.errors import TrainingError, UsageError
-from denoise.models import fine_block_count, is_impulse_model, load_model, save_model
+from denoise.models import is_impulse_model, load_model, save_model
 from denoise.noise import parse_noise
 from denoise.noisy_batches import make_pipeline
 from denoise.training import TrainConfig, checkpoint_path, train
@@ -211,64 +211,11 @@ def test_fine_tuning_refuses_another_architecture_than_the_starting_models(clean
         train(config_for(clean_folder, tmp_path / "t.keras", arch="unet", init_from=first))
 
 
-def test_a_unet_grows_fine_blocks_keeps_them_when_tuned_again_and_cannot_lose_them(clean_folder, tmp_path):
-    small = tmp_path / "small.keras"
-    train(config_for(clean_folder, small, epochs=1, steps_per_epoch=2))
-    grown = tmp_path / "grown.keras"
-    train(config_for(clean_folder, grown, arch=None, fine_blocks=2, epochs=1, steps_per_epoch=1,
-                     learning_rate=1e-9, init_from=small))
-    start, (model, metadata) = load_model(small)[0], load_model(grown)
-    assert metadata["train_config"]["fine_blocks"] == 2 and fine_block_count(model) == 2
-    image = np.random.default_rng(0).random((1, 32, 32, 1)).astype(np.float32)
-    np.testing.assert_allclose(model.predict(image, verbose=0), start.predict(image, verbose=0), atol=1e-3)
-    again = tmp_path / "again.keras"  # without --fine-blocks, tuning keeps the starting model's
-    train(config_for(clean_folder, again, arch=None, epochs=1, steps_per_epoch=1, init_from=grown))
-    assert fine_block_count(load_model(again)[0]) == 2
-    with pytest.raises(UsageError, match="--fine-blocks 1 cannot start from .*which has 2"):
-        train(config_for(clean_folder, tmp_path / "t.keras", arch=None, fine_blocks=1, init_from=grown))
-
-
 def test_fine_tuning_refuses_a_model_for_other_channels(clean_folder, tmp_path):
     first = tmp_path / "first.keras"
     train(config_for(clean_folder, first, epochs=1, steps_per_epoch=1))
     with pytest.raises(UsageError, match="1-channel"):
         train(config_for(clean_folder, tmp_path / "t.keras", channels=3, init_from=first))
-
-
-def test_a_colour_guided_unet_can_start_from_a_gray_unet(clean_folder, tmp_path):
-    gray = tmp_path / "gray.keras"
-    train(config_for(clean_folder, gray, epochs=1, steps_per_epoch=2))
-    colour = tmp_path / "colour.keras"
-    train(config_for(clean_folder, colour, arch="guided-unet", channels=3, epochs=1, steps_per_epoch=1,
-                     learning_rate=1e-9, init_from=gray))
-    start, (tuned, metadata) = load_model(gray)[0], load_model(colour)
-    assert metadata["architecture"] == "guided-unet" and metadata["channels"] == 3
-    assert metadata["train_config"]["width"] == 8  # the size comes from the starting model
-    image = np.random.default_rng(0).random((1, 32, 32, 3)).astype(np.float32)
-    per_channel = np.concatenate([start.predict(image[..., c : c + 1], verbose=0) for c in range(3)], axis=-1)
-    np.testing.assert_allclose(tuned.predict(image, verbose=0), per_channel, atol=1e-3)
-
-
-def test_freeze_core_trains_only_the_first_and_last_convolutions(clean_folder, tmp_path):
-    gray = tmp_path / "gray.keras"
-    train(config_for(clean_folder, gray, epochs=1, steps_per_epoch=2))
-    colour = tmp_path / "colour.keras"
-    train(config_for(clean_folder, colour, arch="guided-unet", channels=3, epochs=1, steps_per_epoch=3,
-                     init_from=gray, freeze_core=True))
-    start, tuned = load_model(gray)[0], load_model(colour)[0]
-    for layer in start.layers:
-        for before, after in zip(layer.get_weights(), tuned.get_layer(layer.name).get_weights()):
-            if layer.name in ("down0_conv1", "noise_folded"):
-                assert before.shape != after.shape or not np.array_equal(before, after)
-            else:
-                np.testing.assert_array_equal(after, before)
-    # fine-tuning the result without --freeze-core trains every layer again
-    again = tmp_path / "again.keras"
-    train(config_for(clean_folder, again, arch=None, channels=3, epochs=1, steps_per_epoch=2, init_from=colour))
-    retuned, metadata = load_model(again)
-    assert metadata["architecture"] == "guided-unet"
-    assert not np.array_equal(retuned.get_layer("bottom_conv1").get_weights()[0],
-                              tuned.get_layer("bottom_conv1").get_weights()[0])
 
 
 def test_random_crops_come_from_the_patches_at_changing_positions():

@@ -36,15 +36,10 @@ def train(
     path: PathOption = None,
     noise: TrainNoiseOption = "gaussian:0-50",
     arch: Annotated[Optional[str], typer.Option(
-        help="unet (default; with --init-from: that model's), guided-unet (colour: a gray U-Net per channel that "
-             "sees the other channels; can start from a gray unet), conv (no skips) or dense (784-32-784 for "
+        help="unet (default; with --init-from: that model's), conv (no skips) or dense (784-32-784 for "
              "28x28).")] = None,
     width: Annotated[int, typer.Option(min=4, help="Filters at the first scale (unet, conv).")] = 32,
     depth: Annotated[int, typer.Option(min=1, max=5, help="Number of downsampling scales (unet).")] = 3,
-    fine_blocks: Annotated[Optional[int], typer.Option(min=0, max=16, help=(
-        "Residual blocks at a U-Net's finest scale (default 0; with --init-from: that model's). Each adds about a "
-        "tenth to the model's cost. They start as the identity, so with --init-from a trained U-Net grows into a "
-        "bigger one that first computes what it did."))] = None,
     channels: ChannelsOption = None,
     epochs: Annotated[int, typer.Option(min=1)] = 20,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
@@ -70,9 +65,6 @@ def train(
     init_from: Annotated[Optional[Path], typer.Option(help="Fine-tune: start from this model (a .keras file or a "
                                                           "shipped model's name) with a fresh optimizer. It is "
                                                           "validated first and kept unless training beats it.")] = None,
-    freeze_core: Annotated[bool, typer.Option(help="Train only the first and last convolutions of a U-Net, e.g. a "
-                                                    "guided-unet grown from a gray model with --init-from: it "
-                                                    "learns to use the other channels and keeps the rest.")] = False,
     precision: Annotated[str, typer.Option(metavar="MODE", help=(
         "float32 (default), bfloat16 or auto (bfloat16 on CPUs with AMX or AVX-512 BF16, as `run` does): the "
         "convolutions compute in bfloat16 with float32 weights; training steps take about half the time there "
@@ -87,11 +79,11 @@ def train(
 
     config = TrainConfig(
         dataset=dataset, noise=noise, out=out, data_path=path, arch=arch, width=width, depth=depth,
-        fine_blocks=fine_blocks, channels=channels, epochs=epochs, batch_size=batch_size, patch_size=patch_size,
+        channels=channels, epochs=epochs, batch_size=batch_size, patch_size=patch_size,
         crop_size=crop_size, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_schedule=lr_schedule,
         loss=loss, clean_fraction=clean_fraction, validation_fraction=validation_fraction, seed=seed, limit=limit,
         resume=resume, overwrite=overwrite, init_from=init_from and resolve_model(init_from),
-        freeze_core=freeze_core, precision=precision, distribute=distribute,
+        precision=precision, distribute=distribute,
     )
     try:  # every option is checked before TensorFlow's import (seconds) and the dataset's reading (minutes)
         check_config(config)
