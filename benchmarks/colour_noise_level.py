@@ -1,6 +1,6 @@
 """Colour photos through a gray model: the noise level read off the model's residual, against the true one.
 
-The opponent colour path (denoise/colour.py) undoes the clipping bias with a sigma it measures itself, since the
+The opponent colour path (denoise/inference/colour.py) undoes the clipping bias with a sigma it measures itself, since the
 user gives none. This prints, per --noise level, the sigma it measured on each image and the mean PSNR with that
 sigma beside the PSNR with the true sigma, on the same noisy images (seeded, rounded to 8 bits like files):
 
@@ -30,10 +30,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    import denoise.inference as inference
+    import denoise.inference.denoiser as inference
     from denoise.evaluation import noisy_copies, psnr
-    from denoise.model_files import default_model_path
-    from denoise.noise import parse_noise
+    from denoise.nn.model_files import default_model_path
+    from denoise.noise.specs import parse_noise
 
     denoiser = inference.load_denoiser(args.model or default_model_path(3, "gaussian"), precision="auto")
     if not denoiser.opponent:

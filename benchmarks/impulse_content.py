@@ -24,9 +24,9 @@ sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
 
 from quality import adaptive_median, read_folder  # noqa: E402
 
-from denoise.detection import detect_noise_kind  # noqa: E402
+from denoise.noise.detection import detect_noise_kind  # noqa: E402
 from denoise.evaluation import psnr  # noqa: E402
-from denoise.noise import SALT_AND_PEPPER, add_noise, parse_noise  # noqa: E402
+from denoise.noise.specs import SALT_AND_PEPPER, add_noise, parse_noise  # noqa: E402
 from tests.factories import digit_like_images, line_art_images  # noqa: E402
 
 DENSITIES = (0.1, 0.2, 0.3, 0.5)
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--precision", default="auto", help="as denoise run --precision")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from denoise.inference import DefaultDenoiser
+    from denoise.inference.denoiser import DefaultDenoiser
 
     denoisers = {"detected": DefaultDenoiser(precision=args.precision),
                  "forced": DefaultDenoiser(noise_kind=SALT_AND_PEPPER, precision=args.precision)}

@@ -22,8 +22,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from denoise.detection import detect_noise_kind, whiteness  # noqa: E402
-from denoise.noise import CAMERA, GAUSSIAN, SALT_AND_PEPPER, add_noise, parse_noise  # noqa: E402
+from denoise.noise.detection import detect_noise_kind, whiteness  # noqa: E402
+from denoise.noise.specs import CAMERA, GAUSSIAN, SALT_AND_PEPPER, add_noise, parse_noise  # noqa: E402
 
 
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:

@@ -26,12 +26,12 @@ import numpy as np
 from denoise_plugins.folder import center_crop  # the folder loader's crop of validation images
 from PIL import Image, ImageFilter
 
-from denoise.batch import clean_images, plan_outputs
+from denoise.batch.runner import clean_images, plan_outputs
 from denoise.errors import DenoiseError
 from denoise.evaluation import noisy_copies, psnr, ssim, to_8bit
-from denoise.images import IMAGE_SUFFIXES, read_image, save_array, to_float, to_integer
-from denoise.model_files import default_model_path, resolve_model
-from denoise.noise import CAMERA_KINDS, GAUSSIAN, NoiseSpec, parse_noise
+from denoise.io.images import IMAGE_SUFFIXES, read_image, save_array, to_float, to_integer
+from denoise.nn.model_files import default_model_path, resolve_model
+from denoise.noise.specs import CAMERA_KINDS, GAUSSIAN, NoiseSpec, parse_noise
 
 NLM_FACTORS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2)  # h / sigma values tried when tuning on --tune
 # h / sigma without --tune, by channel count: about the best on a few train400 / CBSD432 crops for sigma 15-50
@@ -212,7 +212,7 @@ def load_denoiser(path: str, precision: str, ensemble: int = 1):
     This is where TensorFlow is imported.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from denoise.inference import DefaultDenoiser, load_denoiser
+    from denoise.inference.denoiser import DefaultDenoiser, load_denoiser
 
     options = {"precision": precision, "ensemble": ensemble}
     return DefaultDenoiser(**options) if path == SHIPPED else load_denoiser(resolve_model(path), **options)

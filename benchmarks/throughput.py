@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from quality import machine_info  # noqa: E402  (the same CPU description as the quality benchmark)
 
 from denoise.errors import DenoiseError  # noqa: E402
-from denoise.model_files import default_model_path, resolve_model  # noqa: E402
+from denoise.nn.model_files import default_model_path, resolve_model  # noqa: E402
 
 
 def natural_image(height: int, width: int, seed: int) -> np.ndarray:
@@ -83,7 +83,7 @@ def model_path(args, work: Path) -> Path:
         return default_model_path(3)
     except DenoiseError:
         pass
-    from denoise.models import build_model, save_model
+    from denoise.nn.architectures import build_model, save_model
 
     path = work / "unet-w32-d3.keras"
     save_model(build_model("unet", 3, width=32, depth=3), path, {"architecture": "unet", "channels": 3})
@@ -92,12 +92,12 @@ def model_path(args, work: Path) -> Path:
 
 def child(args) -> None:
     """Run one scenario in this process and print its figures as JSON."""
-    from denoise.resources import start_tensorflow
+    from denoise.runtime import start_tensorflow
 
     threads = start_tensorflow(args.threads)
-    from denoise.batch import clean_images, plan_outputs
-    from denoise.images import read_image
-    from denoise.inference import load_denoiser
+    from denoise.batch.runner import clean_images, plan_outputs
+    from denoise.io.images import read_image
+    from denoise.inference.denoiser import load_denoiser
 
     denoiser = load_denoiser(Path(args.model), reuse_input=True, precision=args.precision)
     jobs = plan_outputs(args.folder, args.out)
@@ -121,7 +121,7 @@ def child(args) -> None:
 
 def _inference_seconds(denoiser, images: list[np.ndarray], repeats: int) -> list[float]:
     """Seconds of the model alone on decoded images, grouped as clean_images groups them."""
-    from denoise.batch import ALONE_PIXELS, DEFAULT_BATCH_SIZE
+    from denoise.batch.runner import ALONE_PIXELS, DEFAULT_BATCH_SIZE
 
     alone = [[image] for image in images if image[..., 0].size >= ALONE_PIXELS]
     rest = [image for image in images if image[..., 0].size < ALONE_PIXELS]
@@ -159,7 +159,7 @@ def flops_per_pixel(model) -> float:
 
 def matmul_gflops(threads: int | None, repeats: int = 5) -> float:
     """float32 4096x4096 matrix product rate, TensorFlow with the same thread settings as the scenarios."""
-    from denoise.resources import start_tensorflow
+    from denoise.runtime import start_tensorflow
 
     start_tensorflow(threads)
     import tensorflow as tf

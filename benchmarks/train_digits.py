@@ -45,11 +45,11 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="where data and models go (default: a temp folder)")
     args = parser.parse_args()
 
-    from denoise.noise import parse_noise
-    from denoise.resources import start_tensorflow
+    from denoise.noise.specs import parse_noise
+    from denoise.runtime import start_tensorflow
 
     start_tensorflow()
-    from denoise.training import TrainConfig, train
+    from denoise.training.trainer import TrainConfig, train
 
     work = args.work or Path(tempfile.mkdtemp(prefix="denoise-digits-"))
     data = args.mnist

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from denoise.noise import NoiseMix, NoiseSpec, add_noise
+from denoise.noise.specs import NoiseMix, NoiseSpec, add_noise
 
 # SSIM as defined by Wang et al. 2004: an 11x11 Gaussian window with sigma 1.5, K1 = 0.01, K2 = 0.03.
 _SSIM_RADIUS, _SSIM_SIGMA, _C1, _C2 = 5, 1.5, 0.01**2, 0.03**2

@@ -7,7 +7,7 @@ Rules, in the order they apply:
   `limit` caps how many readable images are used (the first ones in walk order).
 - Channels: `channels` 1 or 3 converts every image. With None, the dataset is colour (3) when any image is stored
   in colour (RGB, RGBA, CMYK, a palette...) and grayscale (1) otherwise, so colour is never thrown away.
-  Images are read by denoise.images: alpha is dropped, 16-bit is scaled to 8 bits, and EXIF orientation is not
+  Images are read by denoise.io.images: alpha is dropped, 16-bit is scaled to 8 bits, and EXIF orientation is not
   applied (noise does not care which way up a picture is).
 - Split: whole images (never patches of one image) go to train or validation, shuffled by `seed`.
   `validation_fraction` 1.0 puts every image into validation (for `denoise eval`); any other fraction above 0
@@ -30,7 +30,7 @@ from PIL import Image
 
 from denoise.datasets import Dataset, LoadRequest
 from denoise.errors import DatasetError, ImageError
-from denoise.images import IMAGE_SUFFIXES, array_to_uint8, read_image
+from denoise.io.images import IMAGE_SUFFIXES, array_to_uint8, read_image
 
 VALIDATION_CROP = 256
 MIN_PATCHES = 256

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from denoise.images import IMAGE_SUFFIXES
+from denoise.io.images import IMAGE_SUFFIXES
 
 
 def downscale(source: Path, target: Path, factor: int) -> None:

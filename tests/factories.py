@@ -37,7 +37,7 @@ def tiny_unet(channels: int = 1, width: int = 4, depth: int = 2, seed: int = 0):
     """A real, untrained U-Net small enough to build and run in well under a second."""
     import keras
 
-    from denoise.models import build_model
+    from denoise.nn.architectures import build_model
 
     keras.utils.set_random_seed(seed)
     return build_model("unet", channels, width=width, depth=depth)

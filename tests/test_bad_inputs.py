@@ -18,7 +18,7 @@ from factories import smooth_image
 from PIL import Image, ImageCms
 from typer.testing import CliRunner
 
-from denoise import inference
+from denoise.inference import denoiser as inference
 from denoise.cli import app
 
 BOMB_LIMIT = 400_000  # lowered limit: the 3x100000 strip stays under it, the 1000x1000 "bomb" is over twice it

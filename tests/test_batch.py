@@ -1,4 +1,4 @@
-"""Tests of denoise.batch: planning output paths over real folder trees, and cleaning them with NumPy denoisers."""
+"""Tests of denoise.batch.runner: planning output paths over real folder trees, and cleaning them with NumPy denoisers."""
 
 import hashlib
 import json
@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from denoise import batch, images
-from denoise.batch import (
+from denoise.batch import runner as batch
+from denoise.io import images
+from denoise.batch.runner import (
     DONE,
     FAILED,
     SKIPPED,
@@ -26,7 +27,7 @@ from denoise.batch import (
     takes_names,
 )
 from denoise.errors import UsageError
-from denoise.images import array_to_uint8, to_float
+from denoise.io.images import array_to_uint8, to_float
 
 RNG = np.random.default_rng(3)
 

@@ -5,9 +5,9 @@ import pytest
 import tensorflow as tf
 from factories import smooth_image
 
-from denoise.camera_noise import add_camera_noise
-from denoise.noise import NoiseSpecError, add_noise, parse_noise, parse_noise_kind
-from denoise.noisy_batches import make_pipeline
+from denoise.noise.camera import add_camera_noise
+from denoise.noise.specs import NoiseSpecError, add_noise, parse_noise, parse_noise_kind
+from denoise.training.batches import make_pipeline
 
 
 def residual(brightness, level=0.5, seed=(1, 2), shape=(8, 64, 64, 3), jpeg=False):

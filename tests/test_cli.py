@@ -85,8 +85,8 @@ def test_run_again_skips_done_files_unless_overwrite(photos, model_file, tmp_pat
 def test_run_with_an_ensemble_writes_the_ensemble_mean(photos, model_file, tmp_path):
     import numpy as np
 
-    from denoise.images import read_image
-    from denoise.inference import load_denoiser
+    from denoise.io.images import read_image
+    from denoise.inference.denoiser import load_denoiser
 
     (photos / "broken.png").unlink()
     assert invoke("run", photos, "--model", model_file, "-q", "--ensemble", 4).exit_code == 0
@@ -212,8 +212,8 @@ def test_run_help_explains_threads_shards_and_memory():
 def test_compact_stores_weights_in_half_the_space_and_denoises_the_same(tmp_path):
     import numpy as np
 
-    from denoise.inference import Denoiser
-    from denoise.models import build_model, load_model, save_model
+    from denoise.inference.denoiser import Denoiser
+    from denoise.nn.architectures import build_model, load_model, save_model
 
     full, small = tmp_path / "full.keras", tmp_path / "small.keras"
     model = build_model("unet", 1, width=16, depth=2)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from denoise import colour
-from denoise.colour import NOISE_GAIN, from_opponent, noise_sigma, to_opponent, unclip
+from denoise.inference import colour
+from denoise.inference.colour import NOISE_GAIN, from_opponent, noise_sigma, to_opponent, unclip
 
 
 def test_opponent_planes_round_trip_in_place_and_band_by_band(monkeypatch):
@@ -56,7 +56,7 @@ def test_unclip_leaves_values_away_from_black_and_white_and_light_noise_alone():
 
 
 def test_the_noise_is_measured_on_all_of_a_small_image_and_a_bounded_sample_of_a_big_one():
-    from denoise.colour import RESIDUAL_SAMPLES, residual_stride
+    from denoise.inference.colour import RESIDUAL_SAMPLES, residual_stride
 
     assert residual_stride(512, 512) == 1
     for height, width in ((3000, 4000), (6000, 8400)):

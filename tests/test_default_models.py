@@ -9,10 +9,10 @@ from typer.testing import CliRunner
 
 from denoise.cli import app
 from denoise.evaluation import psnr
-from denoise.images import read_image, save_array
-from denoise.model_files import DEFAULT_MODELS, default_model_path
-from denoise.models import is_impulse_model, load_model
-from denoise.noise import SALT_AND_PEPPER, add_noise, parse_noise
+from denoise.io.images import read_image, save_array
+from denoise.nn.model_files import DEFAULT_MODELS, default_model_path
+from denoise.nn.architectures import is_impulse_model, load_model
+from denoise.noise.specs import SALT_AND_PEPPER, add_noise, parse_noise
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
@@ -91,7 +91,7 @@ def test_run_refuses_noise_together_with_model(impulse_folder, tmp_path):
 
 
 def test_the_gray_default_model_cleans_colour_photos_better_in_the_opponent_colour_space():
-    from denoise.inference import Denoiser, load_denoiser
+    from denoise.inference.denoiser import Denoiser, load_denoiser
 
     path = default_model_path(3, "gaussian")
     chosen = load_denoiser(path)

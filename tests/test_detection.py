@@ -3,14 +3,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from denoise.detection import (
+from denoise.noise.detection import (
     detect_noise_kind,
     impulses_hit_whole_pixels,
     is_extreme,
     isolated_extremes,
 )
-from denoise.images import read_image
-from denoise.noise import CAMERA, GAUSSIAN, SALT_AND_PEPPER, add_noise, parse_noise
+from denoise.io.images import read_image
+from denoise.noise.specs import CAMERA, GAUSSIAN, SALT_AND_PEPPER, add_noise, parse_noise
 from tests.factories import digit_like_images, line_art_images
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "clean"
@@ -140,7 +140,7 @@ def test_line_art_and_scanned_text(binary, spec, expected):
 
 
 def test_impulse_rate_is_half_the_density_and_zero_on_clean_content():
-    from denoise.detection import impulse_rate
+    from denoise.noise.detection import impulse_rate
 
     rng = np.random.default_rng(0)
     for image in (_sample("camera.png"), line_art_images(1, size=256, seed=1)[0]):

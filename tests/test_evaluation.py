@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from denoise.evaluation import evaluate, noisy_copies, psnr, ssim, to_8bit
-from denoise.noise import parse_noise
+from denoise.noise.specs import parse_noise
 
 
 def test_psnr_of_known_error():

@@ -1,4 +1,4 @@
-"""Tests of denoise.images with real files written by Pillow into tmp_path."""
+"""Tests of denoise.io.images with real files written by Pillow into tmp_path."""
 
 import errno
 import os
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, JpegImagePlugin, PngImagePlugin
 
-from denoise import images
+from denoise.io import images
 from denoise.errors import ImageError
-from denoise.images import array_to_uint8, read_image, save_array, save_image, to_float
+from denoise.io.images import array_to_uint8, read_image, save_array, save_image, to_float
 
 RNG = np.random.default_rng(7)
 
@@ -248,7 +248,7 @@ def test_write_past_the_file_size_limit_fails_cleanly(tmp_path):
         import os, resource, signal, sys
         import numpy as np
         from denoise.errors import ImageError
-        from denoise.images import save_array
+        from denoise.io.images import save_array
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
         noise = np.random.default_rng(0).random((128, 128, 3), dtype=np.float32)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from denoise.evaluation import psnr
-from denoise.images import read_image
-from denoise.noise import SALT_AND_PEPPER, add_noise, parse_noise
+from denoise.io.images import read_image
+from denoise.noise.specs import SALT_AND_PEPPER, add_noise, parse_noise
 from tests.factories import digit_like_images, line_art_images
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "clean"
@@ -48,7 +48,7 @@ def _mean_psnr(clean, outputs):
 
 @pytest.fixture(scope="module")
 def denoisers():
-    from denoise.inference import DefaultDenoiser
+    from denoise.inference.denoiser import DefaultDenoiser
 
     return {"detected": DefaultDenoiser(), "forced": DefaultDenoiser(noise_kind=SALT_AND_PEPPER)}
 
@@ -79,7 +79,7 @@ def test_the_impulse_path_leaves_clean_black_and_white_images_unharmed(denoisers
 
 
 def test_photos_do_not_take_the_content_path():
-    from denoise.impulses import content_extremes
+    from denoise.inference.impulses import content_extremes
 
     for name in ("camera.png", "text.png", "astronaut.png"):
         image = read_image(SAMPLES / name).pixels
@@ -89,9 +89,9 @@ def test_photos_do_not_take_the_content_path():
 
 
 def test_content_values_come_out_bit_for_bit():
-    from denoise.impulses import content_extremes
-    from denoise.inference import load_denoiser
-    from denoise.model_files import default_model_path
+    from denoise.inference.impulses import content_extremes
+    from denoise.inference.denoiser import load_denoiser
+    from denoise.nn.model_files import default_model_path
 
     noisy = _noisy(_digits(10), 0.2)
     denoiser = load_denoiser(default_model_path(1, SALT_AND_PEPPER))

@@ -3,8 +3,8 @@ import pytest
 from factories import smooth_image, tiny_unet
 
 from denoise.errors import ModelError
-from denoise.inference import Denoiser, plan_windows
-from denoise.models import build_model
+from denoise.inference.denoiser import Denoiser, plan_windows
+from denoise.nn.architectures import build_model
 
 
 def as_float(image):
@@ -118,7 +118,7 @@ def test_bfloat16_output_is_close_to_float32():
 
 
 def test_auto_precision_uses_bfloat16_only_where_the_cpu_computes_it(monkeypatch):
-    from denoise import resources
+    from denoise import runtime as resources
 
     monkeypatch.setattr(resources, "_cpu_flags", lambda: {"avx2", "fma"})
     assert resources.resolve_precision("auto") == "float32"
@@ -171,7 +171,7 @@ def test_opponent_colour_space_is_used_and_gives_the_same_output_in_place(size):
 
 
 def test_the_colour_space_follows_what_the_model_was_trained_on():
-    from denoise.inference import colour_space_for
+    from denoise.inference.denoiser import colour_space_for
 
     assert colour_space_for({"channels": 1, "noise": "gaussian:0-50"}) == "opponent"  # blind gray: opponent
     assert colour_space_for({"channels": 1, "noise": "gaussian:25"}) == "rgb"  # one level: its planes would not fit

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from denoise.errors import NoiseSpecError
-from denoise.noise import (
+from denoise.noise.specs import (
     GAUSSIAN,
     SALT_AND_PEPPER,
     NoiseSpec,

@@ -6,9 +6,9 @@ from factories import smooth_image, write_image_folder
 
 from denoise.errors import NoiseSpecError
 from denoise.evaluation import noisy_copies
-from denoise.model_files import read_metadata
-from denoise.noise import NoiseMix, NoiseSpec, parse_noise, parse_noise_mix
-from denoise.noisy_batches import make_pipeline
+from denoise.nn.model_files import read_metadata
+from denoise.noise.specs import NoiseMix, NoiseSpec, parse_noise, parse_noise_mix
+from denoise.training.batches import make_pipeline
 
 
 def test_one_spec_stays_a_spec_and_several_make_a_mix_that_prints_as_written():
@@ -45,8 +45,8 @@ def test_validation_images_take_the_mixed_specs_in_turn():
 
 
 def test_a_model_trained_on_a_mix_records_it(tmp_path):
-    from denoise.train_config import TrainConfig
-    from denoise.training import train
+    from denoise.training.config import TrainConfig
+    from denoise.training.trainer import train
 
     write_image_folder(tmp_path / "photos", 6, size=(40, 40), channels=3)
     config = TrainConfig(dataset="folder", data_path=tmp_path / "photos", out=tmp_path / "m.keras",

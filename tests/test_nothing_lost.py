@@ -20,10 +20,10 @@ from factories import write_image_folder
 from PIL import Image, ImageFile
 from typer.testing import CliRunner
 
-from denoise import images
-from denoise.batch import DONE, FAILED, clean_images, plan_outputs
+from denoise.io import images
+from denoise.batch.runner import DONE, FAILED, clean_images, plan_outputs
 from denoise.cli import app
-from denoise.files import TEMP_SUFFIX
+from denoise.io.files import TEMP_SUFFIX
 
 IMAGES = 40
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from denoise.images import read_image, save_image
-from denoise.noise import GAUSSIAN, SALT_AND_PEPPER, NoiseSpec, add_noise
+from denoise.io.images import read_image, save_image
+from denoise.noise.specs import GAUSSIAN, SALT_AND_PEPPER, NoiseSpec, add_noise
 
 SMALLEST_EXACT_MARGIN = 48
 
@@ -30,7 +30,7 @@ def _model():
 
 @functools.lru_cache(maxsize=None)
 def _denoiser(tile, margin):
-    from denoise.inference import Denoiser
+    from denoise.inference.denoiser import Denoiser
 
     return Denoiser(_model(), tile=tile, margin=margin)
 
@@ -76,7 +76,7 @@ def test_zero_noise_is_the_identity(image, kind, seed):
 def test_zero_noise_in_the_training_pipeline_is_the_identity_on_8_bit_images(pixels, kind, seeds):
     import tensorflow as tf
 
-    from denoise.noisy_batches import add_noise_tf
+    from denoise.training.batches import add_noise_tf
 
     clean = pixels.astype(np.float32) / np.float32(255)  # as training reads files; add_noise_tf rounds to 8 bits
     noisy = add_noise_tf(tf.constant(clean), NoiseSpec(kind, 0.0, 0.0), tf.constant(seeds[:2]), tf.constant(seeds[2:]))

@@ -22,7 +22,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from denoise.cli import app
-from denoise.noise import add_noise, parse_noise
+from denoise.noise.specs import add_noise, parse_noise
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- readme-test: skip[^>]*-->\s*\n)?```bash\n(.*?)```", re.S)
@@ -82,7 +82,7 @@ def workspace(tmp_path_factory):
     """The files a reader of the README would have: their photos, scans, clean images and a model of their own."""
     from factories import tiny_unet
 
-    from denoise.models import save_model
+    from denoise.nn.architectures import save_model
 
     root = tmp_path_factory.mktemp("readme")
     shutil.copytree(REPO / "samples", root / "samples", ignore=shutil.ignore_patterns("*-denoised"))

@@ -3,7 +3,7 @@
 import pytest
 
 from denoise.errors import UsageError
-from denoise.resources import RUNTIME_BYTES, memory_plan, parse_size, usable_cores
+from denoise.runtime import RUNTIME_BYTES, memory_plan, parse_size, usable_cores
 
 
 @pytest.mark.parametrize("text, size", [("2G", 2 * 2**30), ("1.5g", 3 * 2**29), ("800M", 800 * 2**20),
@@ -34,7 +34,7 @@ def test_start_tensorflow_sizes_its_thread_pools_before_any_op_runs():
     import subprocess
     import sys
 
-    code = ("from denoise.resources import start_tensorflow\n"
+    code = ("from denoise.runtime import start_tensorflow\n"
             "assert start_tensorflow(1) == 1\n"
             "import tensorflow as tf\n"
             "tf.constant(1.0) + 1.0\n"

@@ -14,12 +14,12 @@ from factories import write_image_folder
 from PIL import Image
 from typer.testing import CliRunner
 
-from denoise.batch import clean_images, plan_outputs
+from denoise.batch.runner import clean_images, plan_outputs
 from denoise.cli import app
 from denoise.cli.run import seeded_noise
 from denoise.evaluation import psnr
-from denoise.noise import add_noise, parse_noise
-from denoise.plan import shard_jobs
+from denoise.noise.specs import add_noise, parse_noise
+from denoise.batch.plan import shard_jobs
 
 
 def invoke(*args):
@@ -166,7 +166,7 @@ def test_run_says_where_it_runs_and_gives_time_and_rate(photos, model_file):
 # --- 7: TensorFlow's own warnings stay out of the terminal unless asked for ---------------------------------
 
 RETRACING = textwrap.dedent("""
-    from denoise.resources import start_tensorflow
+    from denoise.runtime import start_tensorflow
     start_tensorflow(1)
     import tensorflow as tf
     step = tf.function(lambda x: x * 2)
@@ -223,7 +223,7 @@ def test_files_left_unchanged_are_counted_named_and_reported(photos, model_file,
 
 
 def test_camera_noise_goes_to_the_camera_model_and_the_summary_counts_the_kinds(tmp_path):
-    from denoise.images import read_image, save_array
+    from denoise.io.images import read_image, save_array
 
     samples = Path(__file__).resolve().parents[1] / "samples" / "clean"
     clean = read_image(samples / "chelsea.png").pixels

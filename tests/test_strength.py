@@ -7,17 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from denoise.images import read_image
-from denoise.noise import add_noise, parse_noise
-from denoise.strength import WithStrength
+from denoise.io.images import read_image
+from denoise.noise.specs import add_noise, parse_noise
+from denoise.inference.strength import WithStrength
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "clean"
 
 
 @pytest.fixture(scope="module")
 def gray_model():
-    from denoise.inference import load_denoiser
-    from denoise.model_files import resolve_model
+    from denoise.inference.denoiser import load_denoiser
+    from denoise.nn.model_files import resolve_model
 
     return load_denoiser(resolve_model("gaussian-gray"))
 

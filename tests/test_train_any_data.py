@@ -6,10 +6,10 @@ from factories import digit_like_images, write_image_folder
 from test_plugin_mnist import write_idx
 
 from denoise.evaluation import noisy_copies, psnr
-from denoise.inference import Denoiser
-from denoise.models import load_model
-from denoise.noise import parse_noise
-from denoise.training import TrainConfig, is_collapsed, train
+from denoise.inference.denoiser import Denoiser
+from denoise.nn.architectures import load_model
+from denoise.noise.specs import parse_noise
+from denoise.training.trainer import TrainConfig, is_collapsed, train
 
 ARCHS = ["unet", "conv", "dense"]
 

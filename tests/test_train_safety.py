@@ -15,9 +15,9 @@ from factories import write_image_folder
 from typer.testing import CliRunner
 
 from denoise.cli import app
-from denoise.models import load_model
-from denoise.noise import parse_noise
-from denoise.training import TrainConfig, checkpoint_path, train
+from denoise.nn.architectures import load_model
+from denoise.noise.specs import parse_noise
+from denoise.training.trainer import TrainConfig, checkpoint_path, train
 
 runner = CliRunner()
 # Runs the CLI in a fresh interpreter, then says whether TensorFlow was imported. SIGINT gets Python's default
@@ -146,7 +146,7 @@ def test_an_init_from_model_is_validated_first_and_kept_unless_training_beats_it
 
 
 def test_fine_tuning_defaults_to_a_lower_learning_rate_with_a_warm_up(tmp_path):
-    from denoise.training import learning_rate_schedule
+    from denoise.training.trainer import learning_rate_schedule
 
     fresh = TrainConfig(dataset="folder", noise=parse_noise("gaussian:25"), out=tmp_path / "m.keras")
     tuned = TrainConfig(dataset="folder", noise=parse_noise("gaussian:25"), out=tmp_path / "m.keras",
@@ -166,7 +166,7 @@ def test_eval_takes_a_shipped_model_by_name_and_names_each_image_in_json(tmp_pat
 
 
 def test_an_unexpected_error_prints_one_line_and_writes_the_traceback_to_a_file(tmp_path, model_file):
-    code = ("import sys, denoise.model_files as files\n"
+    code = ("import sys, denoise.nn.model_files as files\n"
             "def broken(path): raise RuntimeError('boom')\n"
             "files.describe_model_file = broken\n"
             "sys.argv = ['denoise', 'info', sys.argv[1]]\n"

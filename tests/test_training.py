@@ -7,10 +7,10 @@ import pytest
 from factories import smooth_image, write_image_folder
 
 from denoise.errors import TrainingError, UsageError
-from denoise.models import is_impulse_model, load_model, save_model
-from denoise.noise import parse_noise
-from denoise.noisy_batches import make_pipeline
-from denoise.training import TrainConfig, checkpoint_path, train
+from denoise.nn.architectures import is_impulse_model, load_model, save_model
+from denoise.noise.specs import parse_noise
+from denoise.training.batches import make_pipeline
+from denoise.training.trainer import TrainConfig, checkpoint_path, train
 
 
 def first_batch(pipeline):
@@ -117,7 +117,7 @@ def test_an_unknown_training_precision_is_a_usage_error(clean_folder, tmp_path):
 
 
 def test_psnr_loss_is_each_patchs_error_in_db():
-    from denoise.losses import psnr_loss
+    from denoise.nn.losses import psnr_loss
 
     clean = np.zeros((2, 4, 4, 1), np.float32)
     denoised = clean + np.array([0.1, 0.01], np.float32)[:, None, None, None]  # MSE 1e-2 and 1e-4

@@ -10,8 +10,8 @@ import zipfile
 import pytest
 from factories import write_image_folder
 
-from denoise.models import load_model
-from denoise.training import checkpoint_path
+from denoise.nn.architectures import load_model
+from denoise.training.trainer import checkpoint_path
 
 
 # A process started in the background by a non-interactive shell (as CI may start the tests) inherits SIGINT as

@@ -15,8 +15,8 @@ import typer
 
 from denoise import __version__
 from denoise.errors import DenoiseError
-from denoise.noise import EXAMPLES as NOISE_EXAMPLES
-from denoise.noise import NoiseSpec, parse_noise, parse_noise_mix
+from denoise.noise.specs import EXAMPLES as NOISE_EXAMPLES
+from denoise.noise.specs import NoiseSpec, parse_noise, parse_noise_mix
 
 app = typer.Typer(
     help="Clean folders of noisy images in one command; train a denoising autoencoder on your own images.",
@@ -70,13 +70,13 @@ def checked(parse):
 
 
 def shard_option(text: str) -> tuple[int, int]:
-    from denoise.plan import parse_shard
+    from denoise.batch.plan import parse_shard
 
     return parse_shard(text)
 
 
 def size_option(text: str) -> int:
-    from denoise.resources import parse_size
+    from denoise.runtime import parse_size
 
     return parse_size(text)
 
@@ -105,7 +105,7 @@ ThreadsOption = Annotated[Optional[int], typer.Option(
                 "keeps one reader and at most 2N writer threads (they mostly wait for the disk). Default: every core "
                 "this process may use (its CPU affinity).")]
 def precision_option(text: str) -> str:
-    from denoise.resources import parse_precision
+    from denoise.runtime import parse_precision
 
     return parse_precision(text)
 
@@ -134,7 +134,7 @@ ChannelsOption = Annotated[Optional[int], typer.Option(
 
 def resolve_model(path_or_name: Path) -> Path:
     """A model argument as a file path: a .keras file, or a shipped model's name such as gaussian-gray."""
-    from denoise.model_files import resolve_model as resolve
+    from denoise.nn.model_files import resolve_model as resolve
 
     return resolve(path_or_name)
 

@@ -25,8 +25,8 @@ from denoise.cli.common import (
     same_command,
 )
 from denoise.errors import DenoiseError
-from denoise.resources import start_tensorflow
-from denoise.train_config import DEFAULT_LEARNING_RATE, FINE_TUNE_LEARNING_RATE
+from denoise.runtime import start_tensorflow
+from denoise.training.config import DEFAULT_LEARNING_RATE, FINE_TUNE_LEARNING_RATE
 
 
 @app.command()
@@ -75,7 +75,7 @@ def train(
 ) -> None:
     """Train a denoising model: clean images in, noise added on the fly, the best epoch kept at --out."""
     from denoise.datasets import get_plugin
-    from denoise.train_config import TrainConfig, check_config
+    from denoise.training.config import TrainConfig, check_config
 
     config = TrainConfig(
         dataset=dataset, noise=noise, out=out, data_path=path, arch=arch, width=width, depth=depth,
@@ -91,7 +91,7 @@ def train(
     except DenoiseError as exc:
         fail(str(exc))
     start_tensorflow(threads)
-    from denoise.training import train as run_training
+    from denoise.training.trainer import train as run_training
 
     try:
         result = run_training(config, on_epoch=_print_epoch, on_start=typer.echo)
@@ -108,7 +108,7 @@ def train(
 
 def _interrupted_message(result, config) -> str:
     """What an interrupted run left, and the command that goes on from there."""
-    from denoise.train_config import checkpoint_path
+    from denoise.training.config import checkpoint_path
 
     # A checkpoint of this run, or of the run it resumes: not one an interrupted --overwrite run has not replaced yet.
     if checkpoint_path(config.out).exists() and (config.resume or result.epochs_done > 0):
@@ -170,7 +170,7 @@ def evaluate(
 ) -> None:
     """Print PSNR and SSIM of the noisy input and of the model's output on a dataset's images."""
     from denoise.datasets import LoadRequest, get_plugin, load_dataset
-    from denoise.model_files import read_metadata
+    from denoise.nn.model_files import read_metadata
 
     model = resolve_model(model)
     try:  # checked before TensorFlow's import
@@ -182,7 +182,7 @@ def evaluate(
         fail(str(exc))
     start_tensorflow()
     from denoise.evaluation import evaluate as run_evaluation
-    from denoise.inference import load_denoiser
+    from denoise.inference.denoiser import load_denoiser
 
     try:
         denoiser = load_denoiser(model, precision=precision, ensemble=ensemble)
@@ -231,8 +231,8 @@ def compact(
     are stored this way.
     """
     start_tensorflow()
-    from denoise.model_files import check_model_file_name
-    from denoise.models import load_model, save_model, with_weights_in
+    from denoise.nn.model_files import check_model_file_name
+    from denoise.nn.architectures import load_model, save_model, with_weights_in
 
     try:
         check_model_file_name(out)
@@ -246,7 +246,7 @@ def compact(
 @app.command()
 def info(model: Annotated[Path, typer.Argument(help="A .keras model file, or a shipped model's name.")]) -> None:
     """Show what a model is and how it was trained (reads its metadata; no TensorFlow needed)."""
-    from denoise.model_files import describe_model_file
+    from denoise.nn.model_files import describe_model_file
 
     try:
         lines = describe_model_file(resolve_model(model))

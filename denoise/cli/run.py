@@ -27,8 +27,8 @@ from denoise.cli.common import (
     size_option,
 )
 from denoise.errors import DenoiseError
-from denoise.noise import CAMERA_KINDS, GAUSSIAN, parse_noise_kind
-from denoise.resources import start_tensorflow
+from denoise.noise.specs import CAMERA_KINDS, GAUSSIAN, parse_noise_kind
+from denoise.runtime import start_tensorflow
 
 
 @app.command()
@@ -78,8 +78,8 @@ def run(
     interrupted (Ctrl-C: the files not yet cleaned are listed as unfinished; running the same command again
     finishes them).
     """
-    from denoise.batch import DEFAULT_BUFFER_BYTES, DEFAULT_WRITERS, clean_images
-    from denoise.resources import memory_plan
+    from denoise.batch.runner import DEFAULT_BUFFER_BYTES, DEFAULT_WRITERS, clean_images
+    from denoise.runtime import memory_plan
 
     started = time.monotonic()
     try:
@@ -114,7 +114,7 @@ def run(
 
 def _plan_run(source: Path, out: Path | None, in_place: bool, shard: tuple[int, int] | None):
     """The jobs of this run (of its shard) and how many images the whole source holds; no images at all fails."""
-    from denoise.batch import plan_outputs, shard_jobs
+    from denoise.batch.runner import plan_outputs, shard_jobs
     from denoise.errors import UsageError
 
     jobs = plan_outputs(source, out, in_place=in_place)
@@ -131,7 +131,7 @@ def _plan_run(source: Path, out: Path | None, in_place: bool, shard: tuple[int, 
 def _check_writable(jobs, source: Path, out: Path | None, in_place: bool, report: Path | None) -> None:
     """Refuse, before any work, outputs or a report that could not be written (each write would fail at the end)."""
     from denoise.errors import UsageError
-    from denoise.files import check_writable_folder
+    from denoise.io.files import check_writable_folder
 
     if in_place:
         for folder in sorted({job.source.parent for job in jobs}):
@@ -155,7 +155,7 @@ def _check_writable(jobs, source: Path, out: Path | None, in_place: bool, report
 
 def _check_model(model: Path | None, noise_kind: str | None) -> None:
     from denoise.errors import UsageError
-    from denoise.model_files import read_metadata
+    from denoise.nn.model_files import read_metadata
 
     if model is not None and noise_kind is not None:
         raise UsageError("--noise chooses among the shipped models; with --model, leave it out.")
@@ -165,7 +165,7 @@ def _check_model(model: Path | None, noise_kind: str | None) -> None:
 
 def _nothing_in_shard(shard: tuple[int, int], total: int, source: Path, report: Path | None) -> None:
     """An empty shard is not an error: a job array over a small folder has some. Say so, write the empty report."""
-    from denoise.batch import RunSummary
+    from denoise.batch.runner import RunSummary
 
     index, count = shard
     typer.echo(f"shard {index}/{count} holds none of the {total} images in {source}; nothing to do", err=True)
@@ -194,20 +194,20 @@ def _in_background(work):
 
 
 def _measure(jobs, overwrite: bool):
-    from denoise.batch import measure
+    from denoise.batch.runner import measure
 
     return measure(jobs, overwrite)
 
 
 def _unfinished(jobs):
-    from denoise.batch import RunSummary
+    from denoise.batch.runner import RunSummary
 
     return RunSummary.unfinished(jobs)
 
 
 def _device(denoiser, precision: str, threads: int) -> str:
     """Where the model runs and in what arithmetic (the shipped models load lazily, so theirs is resolved here)."""
-    from denoise.resources import describe_device, resolve_precision
+    from denoise.runtime import describe_device, resolve_precision
 
     resolved = getattr(denoiser, "precision", None) or resolve_precision(precision)
     return describe_device(threads, resolved)
@@ -217,8 +217,8 @@ def _load_denoiser(model: Path | None, noise_kind: str | None, precision: str, t
                    batch_pixels: int | None, threads: int | None, ensemble: int = 1, strength: float = 1.0):
     """The model to run (loaded once; the shipped defaults each when first needed) and TensorFlow's thread count."""
     threads = start_tensorflow(threads)
-    from denoise.inference import DefaultDenoiser, load_denoiser
-    from denoise.strength import WithStrength
+    from denoise.inference.denoiser import DefaultDenoiser, load_denoiser
+    from denoise.inference.strength import WithStrength
 
     # The batch code owns the pixels it hands over, so a lone large image may be cleaned in place.
     options = {"tile": tile, "reuse_input": True, "precision": precision, "ensemble": ensemble,
@@ -244,7 +244,7 @@ def _run_with_progress(jobs, sizes, work, quiet: bool, label: str):
     """
     from tqdm import tqdm
 
-    from denoise.batch import Interrupted
+    from denoise.batch.runner import Interrupted
 
     megapixels = {job.source: size.pixels / 1e6 for job, size in zip(jobs, sizes)}
     total = sum(megapixels.values())
@@ -276,7 +276,7 @@ def _run_with_progress(jobs, sizes, work, quiet: bool, label: str):
 def _finish_run(summary, report: Path | None, jobs, started: float, cleaning: bool = True) -> None:
     """Print the summary line (and the files skipped for their type, and when cleaning those left unchanged), write
     the report, exit with the right code."""
-    from denoise.batch import TYPE_NOT_READ
+    from denoise.batch.runner import TYPE_NOT_READ
 
     _list_unread(summary.skipped(TYPE_NOT_READ))
     if cleaning:
@@ -295,7 +295,7 @@ def _finish_run(summary, report: Path | None, jobs, started: float, cleaning: bo
 def _summary_line(summary, jobs, seconds: float, cleaning: bool = True) -> str:
     """E.g. '5 done, 2 skipped (2 outputs exist, --overwrite redoes them), 0 failed in 12.3 s (1.42 MP/s); outputs
     under DIR'."""
-    from denoise.batch import CLEANED_IN_PLACE, OUTPUT_EXISTS, TYPE_NOT_READ
+    from denoise.batch.runner import CLEANED_IN_PLACE, OUTPUT_EXISTS, TYPE_NOT_READ
 
     counts = summary.counts
     why = []
@@ -324,7 +324,7 @@ def _by_type(items) -> str:
 
 
 def _convert_hint(items) -> str:
-    from denoise.plan import UNREAD_TYPES
+    from denoise.batch.plan import UNREAD_TYPES
 
     raw = any(UNREAD_TYPES.get(item.source.suffix.lower(), ("",))[0] == "a camera raw file" for item in items)
     return f"{'develop or ' if raw else ''}convert them to PNG, JPEG or TIFF first"
@@ -372,7 +372,7 @@ def noise(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Write noisy copies of clean images (to try denoise out, or to evaluate it on your own files)."""
-    from denoise.batch import clean_images, measure, plan_outputs
+    from denoise.batch.runner import clean_images, measure, plan_outputs
 
     started = time.monotonic()
     try:
@@ -396,9 +396,9 @@ def seeded_noise(spec, seed: int):
     """
     import numpy as np
 
-    from denoise.batch import takes_names
-    from denoise.noise import add_noise
-    from denoise.plan import stable_hash
+    from denoise.batch.runner import takes_names
+    from denoise.noise.specs import add_noise
+    from denoise.batch.plan import stable_hash
 
     @takes_names
     def add(images, names):

@@ -11,10 +11,10 @@ import zipfile
 from pathlib import Path
 
 from denoise.errors import ModelError, UsageError
-from denoise.noise import CAMERA, GAUSSIAN, SALT_AND_PEPPER
+from denoise.noise.specs import CAMERA, GAUSSIAN, SALT_AND_PEPPER
 
 METADATA_NAME = "denoise.json"
-WEIGHTS_FOLDER = Path(__file__).parent / "weights"
+WEIGHTS_FOLDER = Path(__file__).parents[1] / "weights"
 # The shipped models, by kind of noise and number of colour channels; each has a model card beside it. The Gaussian
 # and impulse ones are grayscale models: colour images go through them as three gray planes (opponent planes for the
 # Gaussian model, the channels for the impulse one), which measured better on CSet5 than the colour models tried so

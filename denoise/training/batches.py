@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from denoise.camera_noise import add_camera_noise
-from denoise.noise import CAMERA_JPEG, CAMERA_KINDS, GAUSSIAN, NoiseMix, NoiseSpec
+from denoise.noise.camera import add_camera_noise
+from denoise.noise.specs import CAMERA_JPEG, CAMERA_KINDS, GAUSSIAN, NoiseMix, NoiseSpec
 
 
 def make_pipeline(images: np.ndarray, noise: NoiseSpec | NoiseMix, batch_size: int, seed: int, first_step: int = 0,
@@ -46,7 +46,7 @@ def make_pipeline(images: np.ndarray, noise: NoiseSpec | NoiseMix, batch_size: i
 def pad_to_multiple(batch, multiple: int):
     """A batch of NHWC patches mirrored at the bottom and right up to a multiple of `multiple` pixels a side.
 
-    Mirroring (not zeros) keeps the padding looking like image, as denoise.inference pads at run time. A pad wider
+    Mirroring (not zeros) keeps the padding looking like image, as denoise.inference.denoiser pads at run time. A pad wider
     than the patch is done in several mirror steps.
     """
     height, width = int(batch.shape[1]), int(batch.shape[2])
@@ -90,7 +90,7 @@ def add_mixed_noise_tf(clean, noise: NoiseSpec | NoiseMix, level_seed, pixel_see
 
 
 def add_noise_tf(clean, noise: NoiseSpec, level_seed, pixel_seed):
-    """The TensorFlow twin of denoise.noise.add_noise, then rounded to 8 bits as a noisy file on disk would be."""
+    """The TensorFlow twin of denoise.noise.specs.add_noise, then rounded to 8 bits as a noisy file on disk would be."""
     shape = tf.shape(clean)
     if noise.kind in CAMERA_KINDS:
         noisy = add_camera_noise(clean, noise.low, noise.high, pixel_seed, jpeg=noise.kind == CAMERA_JPEG)

@@ -19,9 +19,9 @@ import keras
 from keras import layers
 
 from denoise.errors import ModelError
-from denoise.layers import DepthToSpace, FillImpulses, KeepUncorrupted, SpaceToDepth
-from denoise.model_files import METADATA_NAME, read_metadata
-from denoise.train_config import ARCHITECTURES
+from denoise.nn.layers import DepthToSpace, FillImpulses, KeepUncorrupted, SpaceToDepth
+from denoise.nn.model_files import METADATA_NAME, read_metadata
+from denoise.training.config import ARCHITECTURES
 
 
 def build_model(arch: str, channels: int, *, width: int = 32, depth: int = 3, image_size: int = 28,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from denoise.detection import EXTREME_HIGH, EXTREME_LOW
+from denoise.noise.detection import EXTREME_HIGH, EXTREME_LOW
 
 
 class _BlockLayer(layers.Layer):

@@ -14,7 +14,7 @@ from math import comb
 
 import numpy as np
 
-from denoise.detection import (
+from denoise.noise.detection import (
     EXTREME_HIGH,
     EXTREME_LOW,
     impulse_rate,

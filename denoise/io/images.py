@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
 from denoise.errors import ImageError
-from denoise.files import os_error_reason, write_atomically
+from denoise.io.files import os_error_reason, write_atomically
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
 JPEG_QUALITY = 95

@@ -23,12 +23,12 @@ import numpy as np
 from PIL import Image
 
 from denoise.errors import DenoiseError, UsageError
-from denoise.files import remove_stale_temps
-from denoise.images import LoadedImage, read_image, save_image
+from denoise.io.files import remove_stale_temps
+from denoise.io.images import LoadedImage, read_image, save_image
 from denoise.interrupts import stop_on_ctrl_c
-from denoise.journal import JOURNAL_NAME, InPlaceJournal
-from denoise.pipeline import READ_DONE, STALLED, Pipeline
-from denoise.plan import Job, parse_shard, plan_outputs, shard_jobs
+from denoise.batch.journal import JOURNAL_NAME, InPlaceJournal
+from denoise.batch.threads import READ_DONE, STALLED, Pipeline
+from denoise.batch.plan import Job, parse_shard, plan_outputs, shard_jobs
 
 __all__ = ["DONE", "SKIPPED", "FAILED", "UNFINISHED", "FileResult", "ImageSize", "Interrupted", "Job", "RunSummary",
            "clean_images", "measure", "parse_shard", "plan_outputs", "shard_jobs", "takes_names"]

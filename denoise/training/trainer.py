@@ -24,11 +24,11 @@ from denoise import __version__
 from denoise.datasets import Dataset, LoadRequest, load_dataset
 from denoise.errors import DatasetError, TrainingError, UsageError
 from denoise.evaluation import noisy_copies, psnr
-from denoise.inference import Denoiser
+from denoise.inference.denoiser import Denoiser
 from denoise.interrupts import stop_on_ctrl_c
-from denoise.losses import loss_function
-from denoise.model_files import read_metadata
-from denoise.models import (
+from denoise.nn.losses import loss_function
+from denoise.nn.model_files import read_metadata
+from denoise.nn.architectures import (
     build_model,
     is_impulse_model,
     load_model,
@@ -40,10 +40,10 @@ from denoise.models import (
     with_bfloat16_compute,
     with_weights_in,
 )
-from denoise.noise import SALT_AND_PEPPER
-from denoise.noisy_batches import make_pipeline
-from denoise.resources import resolve_precision
-from denoise.train_config import TrainConfig, check_config, checkpoint_path
+from denoise.noise.specs import SALT_AND_PEPPER
+from denoise.training.batches import make_pipeline
+from denoise.runtime import resolve_precision
+from denoise.training.config import TrainConfig, check_config, checkpoint_path
 
 __all__ = ["EpochReport", "TrainConfig", "TrainResult", "checkpoint_path", "train"]
 # An output whose pixels vary this little, relative to the clean image's, has collapsed to a constant image.

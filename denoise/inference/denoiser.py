@@ -13,23 +13,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from denoise.colour import from_opponent, noise_sigma, residual_stride, to_opponent, unclip
-from denoise.detection import (
+from denoise.inference.colour import from_opponent, noise_sigma, residual_stride, to_opponent, unclip
+from denoise.noise.detection import (
     detect_noise_kind,
     impulses_hit_whole_pixels,
     is_extreme,
     whole_extreme_pixels,
 )
 from denoise.errors import ModelError, NoiseSpecError
-from denoise.impulses import content_extremes, protect
-from denoise.models import (
+from denoise.inference.impulses import content_extremes, protect
+from denoise.nn.architectures import (
     fixed_size,
     is_impulse_model,
     model_channels,
     size_multiple,
     with_bfloat16_compute,
 )
-from denoise.noise import GAUSSIAN, parse_noise
+from denoise.noise.specs import GAUSSIAN, parse_noise
 
 DEFAULT_TILE = 1024  # core size in pixels; a 1024 + 2*64 tile of the default model needs a few hundred MB
 # bfloat16 convolutions (oneDNN) need more memory per pixel: a 50 MP photo peaked at 2328 MiB with 1024 px tiles
@@ -68,7 +68,7 @@ class Denoiser:
         ensemble: average the outputs of this many orientations of each image (1-8; N times the time)."""
         import tensorflow as tf
 
-        from denoise.resources import resolve_precision
+        from denoise.runtime import resolve_precision
 
         self.precision = resolve_precision(precision)
         if self.precision == "bfloat16":
@@ -402,7 +402,7 @@ def colour_space_for(metadata: dict) -> str:
 
 def load_denoiser(path, **options) -> Denoiser:
     """A Denoiser over a model file, cleaning colour images in the colour space that suits the model."""
-    from denoise.models import load_model
+    from denoise.nn.architectures import load_model
 
     model, metadata = load_model(path)
     return Denoiser(model, colour_space=colour_space_for(metadata), **options)
@@ -416,7 +416,7 @@ class DefaultDenoiser:
     """
 
     def __init__(self, noise_kind: str | None = None, **options):
-        from denoise.model_files import DEFAULT_MODELS, default_model_path
+        from denoise.nn.model_files import DEFAULT_MODELS, default_model_path
 
         for kind, channels in DEFAULT_MODELS:  # a broken installation fails here, before any file is read
             default_model_path(channels, kind)
@@ -426,7 +426,7 @@ class DefaultDenoiser:
         self._by_path: dict = {}
 
     def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        from denoise.model_files import default_model_path
+        from denoise.nn.model_files import default_model_path
 
         groups = defaultdict(list)  # model file -> indices of the images it cleans
         for index, image in enumerate(images):

@@ -155,7 +155,7 @@ def _camera(image: np.ndarray, spec: NoiseSpec, rng: np.random.Generator) -> np.
     """Camera noise on one HxWxC image, seeded from rng; the pipeline is TensorFlow's (imported only here)."""
     import numpy as np
 
-    from denoise.camera_noise import add_camera_noise
+    from denoise.noise.camera import add_camera_noise
 
     seed = rng.integers(0, 2**31 - 1, size=2)
     noisy = add_camera_noise(image[None], spec.low, spec.high, seed, jpeg=spec.kind == CAMERA_JPEG)

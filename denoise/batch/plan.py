@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 from PIL import Image
 
 from denoise.errors import UsageError
-from denoise.images import IMAGE_SUFFIXES
+from denoise.io.images import IMAGE_SUFFIXES
 
 OUTPUT_SUFFIX = "-denoised"
 CONVERT = "convert it to PNG, JPEG or TIFF first and run denoise on the converted file"

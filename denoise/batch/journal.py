@@ -20,7 +20,7 @@ import os
 import threading
 from pathlib import Path
 
-from denoise.files import sync_folder
+from denoise.io.files import sync_folder
 
 JOURNAL_NAME = ".denoise-in-place"  # hidden, so folder walks (and users' file browsers) pass over it
 

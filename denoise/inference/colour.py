@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from denoise.detection import robust_sigma
+from denoise.noise.detection import robust_sigma
 
 TO_OPPONENT = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], np.float32)
 FROM_OPPONENT = np.linalg.inv(TO_OPPONENT.astype(np.float64)).astype(np.float32)

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from denoise.errors import UsageError
-from denoise.files import check_writable_folder
-from denoise.model_files import check_model_file_name, read_metadata
-from denoise.noise import NoiseMix, NoiseSpec
-from denoise.resources import PRECISIONS
+from denoise.io.files import check_writable_folder
+from denoise.nn.model_files import check_model_file_name, read_metadata
+from denoise.noise.specs import NoiseMix, NoiseSpec
+from denoise.runtime import PRECISIONS
 
 ARCHITECTURES = ("unet", "conv", "dense")
 LOSSES = ("mse", "psnr")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from denoise.noise import CAMERA, GAUSSIAN, SALT_AND_PEPPER
+from denoise.noise.specs import CAMERA, GAUSSIAN, SALT_AND_PEPPER
 
 # Salt-and-pepper noise leaves isolated pure black and white pixels and every other pixel exactly clean; strong
 # Gaussian noise also clips some pixels to black or white, but then the unclipped pixels are noisy too. Measured

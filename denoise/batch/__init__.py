@@ -1,0 +1,1 @@
+"""Cleaning a folder: which files, where outputs go, reading/cleaning/writing them on threads."""

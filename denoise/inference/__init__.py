@@ -1,0 +1,1 @@
+"""Running a model on images of any size, and choosing the shipped model for each image."""

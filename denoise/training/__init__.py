@@ -1,0 +1,1 @@
+"""`denoise train`: the checked configuration, the tf.data stream of noisy patches, the fit loop."""
