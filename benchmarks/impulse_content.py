@@ -24,8 +24,9 @@ sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
 
 from quality import adaptive_median, read_folder  # noqa: E402
 
-from denoise.noise.detection import detect_noise_kind  # noqa: E402
 from denoise.evaluation import psnr  # noqa: E402
+from denoise.inference.settings import RunSettings  # noqa: E402
+from denoise.noise.detection import detect_noise_kind  # noqa: E402
 from denoise.noise.specs import SALT_AND_PEPPER, add_noise, parse_noise  # noqa: E402
 from tests.factories import digit_like_images, line_art_images  # noqa: E402
 
@@ -61,10 +62,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--precision", default="auto", help="as denoise run --precision")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from denoise.inference.denoiser import DefaultDenoiser
+    from denoise.inference.shipped import DefaultDenoiser
 
-    denoisers = {"detected": DefaultDenoiser(precision=args.precision),
-                 "forced": DefaultDenoiser(noise_kind=SALT_AND_PEPPER, precision=args.precision)}
+    denoisers = {"detected": DefaultDenoiser(settings=RunSettings(precision=args.precision)),
+                 "forced": DefaultDenoiser(settings=RunSettings(precision=args.precision), noise_kind=SALT_AND_PEPPER)}
     sets = generated(args.digits, args.pages)
     if args.clean:
         images = list(read_folder(args.clean).values())

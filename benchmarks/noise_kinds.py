@@ -23,7 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
 from denoise.noise.detection import detect_noise_kind, whiteness  # noqa: E402
-from denoise.noise.specs import CAMERA, GAUSSIAN, SALT_AND_PEPPER, add_noise, parse_noise  # noqa: E402
+from denoise.noise.specs import (  # noqa: E402
+    CAMERA,
+    GAUSSIAN,
+    SALT_AND_PEPPER,
+    add_noise,
+    parse_noise,
+)
 
 
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
@@ -47,7 +53,7 @@ def cases() -> dict:
     found.update({f"gaussian:{s}": spec(f"gaussian:{s}") for s in (3, 5, 15, 25, 50)})
     found.update({f"camera:{t}": spec(f"camera:{t}") for t in (0, 0.25, 0.5, 0.75, 1)})
     found.update({f"camera-jpeg:{t}": spec(f"camera-jpeg:{t}") for t in (0, 0.5, 1)})
-    found.update({f"2x2 blocks, sigma {s}": (lambda s: lambda image, rng: blocky(image, s, rng))(s) for s in (5, 10)})
+    found.update({f"2x2 blocks, sigma {s}": (lambda s: lambda image, rng: blocky(image, s, rng))(s) for s in (5, 10)})  # noqa: B023 - bound by the outer lambda
     return found
 
 

@@ -2,7 +2,8 @@
 
 For each noise spec the seeded noisy 8-bit copies are written once as PNG; each method reads those files and writes
 its outputs as PNG, and the outputs are read back to be scored, so every row pays the same 8-bit rounding. Models
-run through the code `denoise run` uses (batch.plan_outputs + batch.clean_images over an inference.Denoiser).
+run through the code `denoise run` uses (batch.plan.plan_outputs + batch.runner.clean_images over an
+inference.denoiser.Denoiser).
 Seconds per megapixel are file in to file out (read, denoise, write), the median over images. Usage:
 
     python benchmarks/quality.py --clean ../shared/data/set12 --noise gaussian:25 --tune /tmp/tune-gray
@@ -23,15 +24,24 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
-from denoise_plugins.folder import center_crop  # the folder loader's crop of validation images
 from PIL import Image, ImageFilter
 
 from denoise.batch.runner import clean_images, plan_outputs
 from denoise.errors import DenoiseError
 from denoise.evaluation import noisy_copies, psnr, ssim, to_8bit
-from denoise.io.images import IMAGE_SUFFIXES, read_image, save_array, to_float, to_integer
-from denoise.nn.model_files import default_model_path, resolve_model
+from denoise.inference.shipped import default_model_path
+from denoise.io.images import (
+    IMAGE_SUFFIXES,
+    read_image,
+    save_array,
+    to_float,
+    to_integer,
+)
+from denoise.nn.model_files import resolve_model
 from denoise.noise.specs import CAMERA_KINDS, GAUSSIAN, NoiseSpec, parse_noise
+from denoise_plugins.folder import (
+    center_crop,  # the folder loader's crop of validation images
+)
 
 NLM_FACTORS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2)  # h / sigma values tried when tuning on --tune
 # h / sigma without --tune, by channel count: about the best on a few train400 / CBSD432 crops for sigma 15-50
@@ -212,14 +222,17 @@ def load_denoiser(path: str, precision: str, ensemble: int = 1):
     This is where TensorFlow is imported.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from denoise.inference.denoiser import DefaultDenoiser, load_denoiser
+    from denoise.inference.denoiser import load_denoiser
+    from denoise.inference.settings import RunSettings
+    from denoise.inference.shipped import DefaultDenoiser
 
-    options = {"precision": precision, "ensemble": ensemble}
-    return DefaultDenoiser(**options) if path == SHIPPED else load_denoiser(resolve_model(path), **options)
+    settings = RunSettings(precision=precision, ensemble=ensemble)
+    return DefaultDenoiser(settings=settings) if path == SHIPPED else load_denoiser(resolve_model(path), settings)
 
 
-def run_model(path: str, precision: str, ensemble: int, noisy_dir: Path, out_dir: Path,
-              names: list[str]) -> dict[str, float]:
+def run_model(
+    path: str, precision: str, ensemble: int, noisy_dir: Path, out_dir: Path, names: list[str]
+) -> dict[str, float]:
     """Clean the noisy files as `denoise run` does; the first pass traces the model's graphs, the second is timed."""
     jobs = [job for job in plan_outputs(noisy_dir, out_dir) if job.source.name in names]
     for _ in range(2):
@@ -232,8 +245,10 @@ def run_model(path: str, precision: str, ensemble: int, noisy_dir: Path, out_dir
 def methods(spec: NoiseSpec, setup: Setup) -> list[Method]:
     """Every row after the noisy input, in table order; a row without `run` only carries its note."""
     filters = functools.partial(functools.partial, run_filter)  # filters(f): a runner applying f file by file
-    rows = [Method("median 3x3 (Pillow)", "median3", filters(median3)),
-            Method(f"adaptive median (<= {MAX_WINDOW}x{MAX_WINDOW})", "adaptive-median", filters(adaptive_median))]
+    rows = [
+        Method("median 3x3 (Pillow)", "median3", filters(median3)),
+        Method(f"adaptive median (<= {MAX_WINDOW}x{MAX_WINDOW})", "adaptive-median", filters(adaptive_median)),
+    ]
     gaussian, camera = spec.kind == GAUSSIAN, spec.kind in CAMERA_KINDS
     for name, slug, module in (("non-local means (OpenCV)", "nlm", "cv2"), ("BM3D / CBM3D", "bm3d", "bm3d")):
         if not (gaussian or camera) or importlib.util.find_spec(module) is None:
@@ -258,8 +273,9 @@ def model_method(index: int, path: Path | str, precision: str, ensemble: int = 1
     runner = functools.partial(run_model, str(path), precision, ensemble)
     times = f", x{ensemble}" if ensemble > 1 else ""  # --ensemble: the self-ensemble's size in the row's name
     if str(path) == SHIPPED:
-        return Method(f"denoise run (shipped models{times})", f"model-{index}-shipped", runner,
-                      "noise kind detected per image")
+        return Method(
+            f"denoise run (shipped models{times})", f"model-{index}-shipped", runner, "noise kind detected per image"
+        )
     return Method(f"model {Path(path).name}{times}", f"model-{index}-{Path(path).stem}", runner)
 
 
@@ -268,12 +284,18 @@ def score(clean: dict, out_dir: Path, seconds: dict | None) -> dict:
     images = {}
     for name, reference in clean.items():
         output = read_image(out_dir / name).pixels
-        images[name] = {"psnr": psnr(reference, output), "ssim": ssim(reference, output),
-                        "seconds": seconds[name] if seconds else None}
+        images[name] = {
+            "psnr": psnr(reference, output),
+            "ssim": ssim(reference, output),
+            "seconds": seconds[name] if seconds else None,
+        }
     per_mp = [seconds[n] / (clean[n].shape[0] * clean[n].shape[1] / 1e6) for n in clean] if seconds else None
-    return {"psnr": float(np.mean([s["psnr"] for s in images.values()])),
-            "ssim": float(np.mean([s["ssim"] for s in images.values()])),
-            "s_per_mp": statistics.median(per_mp) if per_mp else None, "images": images}
+    return {
+        "psnr": float(np.mean([s["psnr"] for s in images.values()])),
+        "ssim": float(np.mean([s["ssim"] for s in images.values()])),
+        "s_per_mp": statistics.median(per_mp) if per_mp else None,
+        "images": images,
+    }
 
 
 def benchmark(spec: NoiseSpec, setup: Setup) -> list[dict]:
@@ -305,21 +327,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clean", type=Path, required=True, help="folder of clean images to test on")
     parser.add_argument("--noise", action="append", required=True, help="a fixed noise level; repeatable")
-    parser.add_argument("--model", action="append", help=f"a .keras model or a shipped model's name (gaussian-colour"
-                        f", ...), or {SHIPPED!r} for the shipped models "
-                        "picked per image as `denoise run` does (the default); repeatable")
+    parser.add_argument(
+        "--model",
+        action="append",
+        help=f"a .keras model or a shipped model's name (gaussian-colour"
+        f", ...), or {SHIPPED!r} for the shipped models "
+        "picked per image as `denoise run` does (the default); repeatable",
+    )
     parser.add_argument("--tune", type=Path, help="other clean images, used only to tune baseline strengths")
     parser.add_argument("--tune-count", type=int, help="tune on the first N images of --tune only (sorted by name)")
-    parser.add_argument("--tune-crop", type=int, help="tune on the centre of each --tune image, at most N pixels a "
-                        "side (CBM3D takes minutes per megapixel: tuning it for camera noise runs it 3 times)")
+    parser.add_argument(
+        "--tune-crop",
+        type=int,
+        help="tune on the centre of each --tune image, at most N pixels a "
+        "side (CBM3D takes minutes per megapixel: tuning it for camera noise runs it 3 times)",
+    )
     parser.add_argument("--work", type=Path, help="where noisy and cleaned files go (default: a temp folder)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write every number to this JSON file")
     parser.add_argument("--precision", default="auto", help="as denoise run --precision: auto, float32 or bfloat16")
-    parser.add_argument("--ensemble", type=int, action="append", choices=range(1, 9), metavar="N",
-                        help="run each model as `denoise run --ensemble N`; repeatable (default: 1)")
-    parser.add_argument("--skip", default="", help="comma-separated methods to leave out: median3, "
-                        "adaptive-median, nlm, bm3d")
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        action="append",
+        choices=range(1, 9),
+        metavar="N",
+        help="run each model as `denoise run --ensemble N`; repeatable (default: 1)",
+    )
+    parser.add_argument(
+        "--skip", default="", help="comma-separated methods to leave out: median3, adaptive-median, nlm, bm3d"
+    )
     return parser.parse_args(argv)
 
 
@@ -341,16 +378,31 @@ def main(argv: list[str] | None = None) -> None:
         print(f"clean: {args.clean} ({len(clean)} images), tune: {args.tune or 'none'}, seed {args.seed}")
         with tempfile.TemporaryDirectory(prefix="denoise-quality-") as temp:
             skip = frozenset(filter(None, args.skip.split(",")))
-            setup = Setup(clean, tune, models, args.work or Path(temp), args.seed, channels, skip, args.precision,
-                          tuple(args.ensemble or [1]))
+            setup = Setup(
+                clean,
+                tune,
+                models,
+                args.work or Path(temp),
+                args.seed,
+                channels,
+                skip,
+                args.precision,
+                tuple(args.ensemble or [1]),
+            )
             results = {str(spec): benchmark(spec, setup) for spec in specs}
     except DenoiseError as exc:  # bad specs, unreadable images or models: the message says what to do
         sys.exit(str(exc))
     for spec in specs:
         print_table(spec, len(clean), results[str(spec)])
     if args.json:
-        report = {"machine": machine, "clean": str(args.clean), "tune": str(args.tune) if args.tune else None,
-                  "seed": args.seed, "models": [str(m) for m in models], "results": results}
+        report = {
+            "machine": machine,
+            "clean": str(args.clean),
+            "tune": str(args.tune) if args.tune else None,
+            "seed": args.seed,
+            "models": [str(m) for m in models],
+            "results": results,
+        }
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 

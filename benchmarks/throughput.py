@@ -3,8 +3,9 @@
 Scenarios are folders of synthetic but natural-looking JPEGs (smooth gradients, texture, edges, sensor noise),
 written once into a temporary folder: a few large photos, many small ones, and optionally one 50 MP photo. Each
 scenario runs in its own child process, so its peak RSS (ru_maxrss) is its own; inside it the files are cleaned
-through the code `denoise run` uses (batch.plan_outputs + batch.clean_images over an inference.Denoiser with the
-same options), once to warm up (graph tracing) and then --repeats times, with the median reported. Figures:
+through the code `denoise run` uses (batch.plan.plan_outputs + batch.runner.clean_images over an
+inference.denoiser.Denoiser with the same options), once to warm up (graph tracing) and then --repeats times, with
+the median reported. Figures:
 
 - end to end MP/s: pixels of the folder / wall seconds of clean_images (read, denoise, write, fsync);
 - inference MP/s: the same pixels through the Denoiser alone, on arrays already in memory (no files);
@@ -40,7 +41,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from quality import machine_info  # noqa: E402  (the same CPU description as the quality benchmark)
 
 from denoise.errors import DenoiseError  # noqa: E402
-from denoise.nn.model_files import default_model_path, resolve_model  # noqa: E402
+from denoise.inference.settings import RunSettings
+from denoise.inference.shipped import default_model_path  # noqa: E402
+from denoise.nn.model_files import resolve_model
 
 
 def natural_image(height: int, width: int, seed: int) -> np.ndarray:
@@ -68,22 +71,25 @@ def write_folder(folder: Path, count: int, height: int, width: int) -> None:
 def scenarios(args) -> list[tuple[str, int, int, int]]:
     """(name, count, height, width) of each folder to measure."""
     side = int((args.large_mp * 1e6 * 3 / 4) ** 0.5)  # 4:3 photos
-    found = [(f"{args.large} x {args.large_mp} MP JPEG", args.large, side, side * 4 // 3),
-             (f"{args.small} x {args.small_size}x{args.small_size} JPEG", args.small, args.small_size, args.small_size)]
+    found = [
+        (f"{args.large} x {args.large_mp} MP JPEG", args.large, side, side * 4 // 3),
+        (f"{args.small} x {args.small_size}x{args.small_size} JPEG", args.small, args.small_size, args.small_size),
+    ]
     if args.huge:
         found.append(("1 x 50 MP JPEG", 1, 6124, 8165))
     return [scenario for scenario in found if scenario[1] > 0]  # --small 0 / --large 0: that folder is not measured
 
 
 def model_path(args, work: Path) -> Path:
-    """--model, else the shipped model for colour images, else a new width-32 depth-3 U-Net saved into the work folder."""
+    """--model, else the shipped model for colour images, else a new width-32 depth-3 U-Net saved in the work folder."""
     if args.model:
         return resolve_model(args.model)
     try:
         return default_model_path(3)
     except DenoiseError:
         pass
-    from denoise.nn.architectures import build_model, save_model
+    from denoise.nn.architectures import build_model
+    from denoise.nn.saving import save_model
 
     path = work / "unet-w32-d3.keras"
     save_model(build_model("unet", 3, width=32, depth=3), path, {"architecture": "unet", "channels": 3})
@@ -96,14 +102,19 @@ def child(args) -> None:
 
     threads = start_tensorflow(args.threads)
     from denoise.batch.runner import clean_images, plan_outputs
-    from denoise.io.images import read_image
     from denoise.inference.denoiser import load_denoiser
+    from denoise.io.images import read_image
 
-    denoiser = load_denoiser(Path(args.model), reuse_input=True, precision=args.precision)
+    denoiser = load_denoiser(Path(args.model), RunSettings(reuse_input=True, precision=args.precision))
     jobs = plan_outputs(args.folder, args.out)
     first: list[float] = []  # when the first output was written, to time start-up as a user sees it
-    clean_images(jobs, denoiser, overwrite=True, writers=min(4, 2 * threads),  # warm-up: traces the model's graphs
-                 progress=lambda result: first or first.append(time.time()))
+    clean_images(
+        jobs,
+        denoiser,
+        overwrite=True,
+        writers=min(4, 2 * threads),  # warm-up: traces the model's graphs
+        progress=lambda result: first or first.append(time.time()),
+    )
     walls = []
     for _ in range(args.repeats):
         begun = time.perf_counter()
@@ -113,15 +124,26 @@ def child(args) -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the copies the next line makes
     inference = _inference_seconds(denoiser, [read_image(job.source).pixels for job in jobs], args.repeats)
     pixels = sum(Image.open(job.source).size[0] * Image.open(job.source).size[1] for job in jobs)
-    print(json.dumps({"pixels": pixels, "wall": walls, "precision": denoiser.precision, "inference": inference, "threads": threads, "first_output_at": first[0],
-                      "peak_rss_mib": peak,
-                      # A grayscale model cleans each colour channel on its own: three runs per RGB pixel.
-                      "flops_per_pixel": flops_per_pixel(denoiser.model) * 3 // denoiser.channels}))
+    print(
+        json.dumps(
+            {
+                "pixels": pixels,
+                "wall": walls,
+                "precision": denoiser.precision,
+                "inference": inference,
+                "threads": threads,
+                "first_output_at": first[0],
+                "peak_rss_mib": peak,
+                # A grayscale model cleans each colour channel on its own: three runs per RGB pixel.
+                "flops_per_pixel": flops_per_pixel(denoiser.model) * 3 // denoiser.channels,
+            }
+        )
+    )
 
 
 def _inference_seconds(denoiser, images: list[np.ndarray], repeats: int) -> list[float]:
     """Seconds of the model alone on decoded images, grouped as clean_images groups them."""
-    from denoise.batch.runner import ALONE_PIXELS, DEFAULT_BATCH_SIZE
+    from denoise.batch.settings import ALONE_PIXELS, DEFAULT_BATCH_SIZE
 
     alone = [[image] for image in images if image[..., 0].size >= ALONE_PIXELS]
     rest = [image for image in images if image[..., 0].size < ALONE_PIXELS]
@@ -146,7 +168,7 @@ def flops_per_pixel(model) -> float:
     probe = keras.Model(model.inputs, [layer.input for layer in convs] + [layer.output for layer in convs])
     size = 64
     shapes = [tuple(t.shape) for t in probe(np.zeros((1, size, size, model.inputs[0].shape[-1]), np.float32))]
-    inputs, outputs = shapes[: len(convs)], shapes[len(convs):]
+    inputs, outputs = shapes[: len(convs)], shapes[len(convs) :]
     total = 0
     for layer, shape_in, shape_out in zip(convs, inputs, outputs):
         kh, kw = layer.kernel_size
@@ -176,8 +198,21 @@ def matmul_gflops(threads: int | None, repeats: int = 5) -> float:
 
 
 def run_scenario(args, name: str, folder: Path, model: Path, work: Path, precision: str) -> dict:
-    command = [sys.executable, __file__, "--child", "--folder", str(folder), "--out", str(work / "out" / folder.name),
-               "--model", str(model), "--repeats", str(args.repeats), "--precision", precision]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--folder",
+        str(folder),
+        "--out",
+        str(work / "out" / folder.name),
+        "--model",
+        str(model),
+        "--repeats",
+        str(args.repeats),
+        "--precision",
+        precision,
+    ]
     if args.threads:
         command += ["--threads", str(args.threads)]
     begun = time.time()
@@ -187,17 +222,31 @@ def run_scenario(args, name: str, folder: Path, model: Path, work: Path, precisi
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     wall, inference = statistics.median(figures["wall"]), statistics.median(figures["inference"])
     megapixels = figures["pixels"] / 1e6
-    return {"scenario": name, "precision": figures["precision"], "megapixels": round(megapixels, 2), "end_to_end_mp_s": megapixels / wall,
-            "inference_mp_s": megapixels / inference, "overhead": 1 - inference / wall,
-            "peak_rss_mib": figures["peak_rss_mib"], "model_gflop_s": figures["flops_per_pixel"] * megapixels / inference
-            / 1e3, "flops_per_pixel": figures["flops_per_pixel"], "threads": figures["threads"],
-            "first_output_s": figures["first_output_at"] - begun, "child_seconds": round(time.time() - begun, 1), "wall_s": figures["wall"], "inference_s": figures["inference"]}
+    return {
+        "scenario": name,
+        "precision": figures["precision"],
+        "megapixels": round(megapixels, 2),
+        "end_to_end_mp_s": megapixels / wall,
+        "inference_mp_s": megapixels / inference,
+        "overhead": 1 - inference / wall,
+        "peak_rss_mib": figures["peak_rss_mib"],
+        "model_gflop_s": figures["flops_per_pixel"] * megapixels / inference / 1e3,
+        "flops_per_pixel": figures["flops_per_pixel"],
+        "threads": figures["threads"],
+        "first_output_s": figures["first_output_at"] - begun,
+        "child_seconds": round(time.time() - begun, 1),
+        "wall_s": figures["wall"],
+        "inference_s": figures["inference"],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="a .keras model or a shipped model's name, e.g. camera-colour (default: the "
-                        "shipped Gaussian model for colour images, else a new U-Net)")
+    parser.add_argument(
+        "--model",
+        help="a .keras model or a shipped model's name, e.g. camera-colour (default: the "
+        "shipped Gaussian model for colour images, else a new U-Net)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--large", type=int, default=4, help="number of large photos")
     parser.add_argument("--large-mp", type=float, default=12.0)
@@ -205,8 +254,12 @@ def main() -> None:
     parser.add_argument("--small-size", type=int, default=256)
     parser.add_argument("--huge", action="store_true", help="also one 50 MP photo (peak memory check)")
     parser.add_argument("--threads", type=int, help="as denoise run --threads (default: all usable cores)")
-    parser.add_argument("--precision", default="auto", help="as denoise run --precision; several, comma-separated "
-                        "(e.g. float32,bfloat16), run each scenario once per precision, one after the other")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        help="as denoise run --precision; several, comma-separated "
+        "(e.g. float32,bfloat16), run each scenario once per precision, one after the other",
+    )
     parser.add_argument("--json", help="write every figure here too")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
@@ -228,18 +281,24 @@ def main() -> None:
                 rows.append(run_scenario(args, name, folder, model, work, precision))
                 print(_row(rows[-1]), flush=True)
     ceiling = matmul_gflops(args.threads)
-    print(f"float32 4096x4096 matmul: {ceiling:.0f} GFLOP/s; model FLOPs per RGB pixel: "
-          f"{rows[0]['flops_per_pixel']:.0f}; model {model.name}")
+    print(
+        f"float32 4096x4096 matmul: {ceiling:.0f} GFLOP/s; model FLOPs per RGB pixel: "
+        f"{rows[0]['flops_per_pixel']:.0f}; model {model.name}"
+    )
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine_info(), "matmul_gflop_s": ceiling, "rows": rows},
-                                              indent=2))
+        Path(args.json).write_text(
+            json.dumps({"machine": machine_info(), "matmul_gflop_s": ceiling, "rows": rows}, indent=2)
+        )
 
 
 def _row(row: dict) -> str:
-    return (f"{row['scenario']:<24} {row['precision']:<8} {row['megapixels']:7.1f} MP  end-to-end {row['end_to_end_mp_s']:6.2f} MP/s  "
-            f"inference {row['inference_mp_s']:6.2f} MP/s  overhead {row['overhead'] * 100:5.1f}%  "
-            f"peak RSS {row['peak_rss_mib']:6.0f} MiB  model {row['model_gflop_s']:5.1f} GFLOP/s  "
-            f"first output after {row['first_output_s']:4.1f} s  threads {row['threads']}")
+    return (
+        f"{row['scenario']:<24} {row['precision']:<8} {row['megapixels']:7.1f} MP  "
+        f"end-to-end {row['end_to_end_mp_s']:6.2f} MP/s  "
+        f"inference {row['inference_mp_s']:6.2f} MP/s  overhead {row['overhead'] * 100:5.1f}%  "
+        f"peak RSS {row['peak_rss_mib']:6.0f} MiB  model {row['model_gflop_s']:5.1f} GFLOP/s  "
+        f"first output after {row['first_output_s']:4.1f} s  threads {row['threads']}"
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ def model_file(tmp_path):
     """A real, untrained 1-channel tiny U-Net saved as a .keras file with metadata."""
     from factories import tiny_unet
 
-    from denoise.nn.architectures import save_model
+    from denoise.nn.saving import save_model
 
     path = tmp_path / "models" / "tiny.keras"
     save_model(tiny_unet(1), path, {"architecture": "unet", "channels": 1, "noise": "gaussian:25"})

@@ -18,8 +18,9 @@ from factories import smooth_image
 from PIL import Image, ImageCms
 from typer.testing import CliRunner
 
-from denoise.inference import denoiser as inference
 from denoise.cli import app
+from denoise.inference import denoiser as inference
+from denoise.inference import settings
 
 BOMB_LIMIT = 400_000  # lowered limit: the 3x100000 strip stays under it, the 1000x1000 "bomb" is over twice it
 TILE = 64
@@ -210,10 +211,10 @@ def test_a_long_strip_is_cleaned_in_bounded_tiles_and_keeps_its_shape(tmp_path, 
     with Image.open(tmp_path / "strip-denoised" / "strip.png") as image:
         assert (image.size, image.mode) == ((100_000, 3), "L")
     assert len(model_calls) > 1
-    window = TILE + 2 * inference.DEFAULT_MARGIN
+    window = TILE + 2 * settings.DEFAULT_MARGIN
     for count, height, width, _ in model_calls:
         assert height <= window and width <= window
-        assert count * height * width <= max(inference.MAX_BATCH_PIXELS, window * window)
+        assert count * height * width <= max(settings.MAX_BATCH_PIXELS, window * window)
 
 
 def test_a_folder_of_only_good_files_exits_0(tmp_path, model_file):

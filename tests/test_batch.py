@@ -1,4 +1,4 @@
-"""Tests of denoise.batch.runner: planning output paths over real folder trees, and cleaning them with NumPy denoisers."""
+"""denoise.batch: planning output paths over real folder trees, and cleaning them with NumPy denoisers."""
 
 import hashlib
 import json
@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from denoise.batch import runner as batch
-from denoise.io import images
 from denoise.batch.runner import (
     DONE,
     FAILED,
@@ -27,6 +26,7 @@ from denoise.batch.runner import (
     takes_names,
 )
 from denoise.errors import UsageError
+from denoise.io import images
 from denoise.io.images import array_to_uint8, to_float
 
 RNG = np.random.default_rng(3)
@@ -38,7 +38,7 @@ def mean_filter(batch):
     for image in batch:
         padded = np.pad(image, ((1, 1), (1, 1), (0, 0)), mode="edge")
         height, width = image.shape[:2]
-        windows = [padded[dy:dy + height, dx:dx + width] for dy in range(3) for dx in range(3)]
+        windows = [padded[dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3)]
         outputs.append(np.mean(windows, axis=0).astype(np.float32))
     return outputs
 
@@ -235,8 +235,12 @@ def test_in_place_replaces_each_file_and_leaves_no_temp_file(tmp_path):
     assert np.asarray(Image.open(flat)).max() == 0
     assert Image.open(root / "trip 2019" / "deeper" / "日本.tif").format == "TIFF"
     hidden = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.name.startswith("."))
-    assert hidden == [".denoise-in-place", ".hidden.png", "trip 2019/.denoise-in-place",
-                      "trip 2019/deeper/.denoise-in-place"]  # the journals of what was replaced; no temp file
+    assert hidden == [
+        ".denoise-in-place",
+        ".hidden.png",
+        "trip 2019/.denoise-in-place",
+        "trip 2019/deeper/.denoise-in-place",
+    ]  # the journals of what was replaced; no temp file
 
 
 def _every_mode(root):

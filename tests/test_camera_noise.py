@@ -1,4 +1,4 @@
-"""Camera noise (camera_noise.py): brighter is noisier, demosaicing correlates neighbours and channels, seeded."""
+"""Camera noise (noise/camera.py): brighter is noisier, demosaicing correlates neighbours and channels, seeded."""
 
 import numpy as np
 import pytest

@@ -12,6 +12,7 @@ from test_plugin_mnist import write_idx
 from typer.testing import CliRunner
 
 from denoise.cli import app
+from denoise.inference.settings import RunSettings
 
 runner = CliRunner()
 
@@ -85,13 +86,13 @@ def test_run_again_skips_done_files_unless_overwrite(photos, model_file, tmp_pat
 def test_run_with_an_ensemble_writes_the_ensemble_mean(photos, model_file, tmp_path):
     import numpy as np
 
-    from denoise.io.images import read_image
     from denoise.inference.denoiser import load_denoiser
+    from denoise.io.images import read_image
 
     (photos / "broken.png").unlink()
     assert invoke("run", photos, "--model", model_file, "-q", "--ensemble", 4).exit_code == 0
     source = read_image(photos / "image000.png").pixels  # float32 in [0, 1]
-    (expected,) = load_denoiser(model_file, ensemble=4)([source])
+    (expected,) = load_denoiser(model_file, RunSettings(ensemble=4))([source])
     (single,) = load_denoiser(model_file)([source])
     written = np.asarray(Image.open(tmp_path / "photos-denoised" / "image000.png"), np.float32)[..., None]
     assert np.abs(written - np.rint(expected * 255)).max() <= 1  # 8-bit rounding of the same values
@@ -151,9 +152,26 @@ def test_train_the_dense_baseline_on_mnist_files(tmp_path):
     import numpy as np
 
     rng = np.random.default_rng(0)
-    write_idx(tmp_path / "mnist", rng.integers(0, 256, (64, 28, 28), np.uint8), rng.integers(0, 256, (16, 28, 28), np.uint8))
-    result = invoke("train", "--dataset", "mnist", "--path", tmp_path / "mnist", "--arch", "dense",
-                    "--noise", "salt-and-pepper:0.2", "--epochs", 1, "--batch-size", 16, "--out", tmp_path / "d.keras")
+    train_digits = rng.integers(0, 256, (64, 28, 28), np.uint8)
+    test_digits = rng.integers(0, 256, (16, 28, 28), np.uint8)
+    write_idx(tmp_path / "mnist", train_digits, test_digits)
+    result = invoke(
+        "train",
+        "--dataset",
+        "mnist",
+        "--path",
+        tmp_path / "mnist",
+        "--arch",
+        "dense",
+        "--noise",
+        "salt-and-pepper:0.2",
+        "--epochs",
+        1,
+        "--batch-size",
+        16,
+        "--out",
+        tmp_path / "d.keras",
+    )
     assert result.exit_code == 0, result.output
     assert "dense" in invoke("info", tmp_path / "d.keras").output
 
@@ -189,8 +207,21 @@ def test_run_shards_split_the_folder_with_no_overlap(tmp_path, model_file):
     outputs = []
     for index in range(3):
         out = tmp_path / f"out{index}"
-        result = invoke("run", tmp_path / "photos", "--out", out, "--model", model_file, "--shard", f"{index}/3",
-                        "--threads", 1, "--max-memory", "2G", "-q")
+        result = invoke(
+            "run",
+            tmp_path / "photos",
+            "--out",
+            out,
+            "--model",
+            model_file,
+            "--shard",
+            f"{index}/3",
+            "--threads",
+            1,
+            "--max-memory",
+            "2G",
+            "-q",
+        )
         assert result.exit_code == 0, result.output
         outputs.append({p.name for p in out.glob("*.png")})
     assert sorted(name for part in outputs for name in part) == sorted(p.name for p in (tmp_path / "photos").iterdir())
@@ -208,12 +239,12 @@ def test_run_help_explains_threads_shards_and_memory():
         assert option in text
 
 
-
 def test_compact_stores_weights_in_half_the_space_and_denoises_the_same(tmp_path):
     import numpy as np
 
     from denoise.inference.denoiser import Denoiser
-    from denoise.nn.architectures import build_model, load_model, save_model
+    from denoise.nn.architectures import build_model
+    from denoise.nn.saving import load_model, save_model
 
     full, small = tmp_path / "full.keras", tmp_path / "small.keras"
     model = build_model("unet", 1, width=16, depth=2)
@@ -227,8 +258,8 @@ def test_compact_stores_weights_in_half_the_space_and_denoises_the_same(tmp_path
     loaded, metadata = load_model(small)
     assert metadata["architecture"] == "unet" and {w.dtype for w in loaded.get_weights()} == {np.dtype("float32")}
     image = rng.random((40, 48, 1)).astype(np.float32)
-    before = Denoiser(model, precision="float32")([image])[0]
-    after = Denoiser(loaded, precision="float32")([image])[0]
+    before = Denoiser(model, RunSettings(precision="float32"))([image])[0]
+    after = Denoiser(loaded, RunSettings(precision="float32"))([image])[0]
     assert np.abs(after - before).max() < 0.1 / 255
 
 

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from denoise.inference import colour
-from denoise.inference.colour import NOISE_GAIN, from_opponent, noise_sigma, to_opponent, unclip
+from denoise.inference.colour import (
+    NOISE_GAIN,
+    from_opponent,
+    noise_sigma,
+    to_opponent,
+    unclip,
+)
 
 
 def test_opponent_planes_round_trip_in_place_and_band_by_band(monkeypatch):

@@ -9,9 +9,10 @@ from typer.testing import CliRunner
 
 from denoise.cli import app
 from denoise.evaluation import psnr
+from denoise.inference.shipped import DEFAULT_MODELS, default_model_path
 from denoise.io.images import read_image, save_array
-from denoise.nn.model_files import DEFAULT_MODELS, default_model_path
-from denoise.nn.architectures import is_impulse_model, load_model
+from denoise.nn.architectures import is_impulse_model
+from denoise.nn.saving import load_model
 from denoise.noise.specs import SALT_AND_PEPPER, add_noise, parse_noise
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

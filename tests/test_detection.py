@@ -3,14 +3,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from denoise.io.images import read_image
 from denoise.noise.detection import (
     detect_noise_kind,
     impulses_hit_whole_pixels,
     is_extreme,
     isolated_extremes,
 )
-from denoise.io.images import read_image
-from denoise.noise.specs import CAMERA, GAUSSIAN, SALT_AND_PEPPER, add_noise, parse_noise
+from denoise.noise.specs import (
+    CAMERA,
+    GAUSSIAN,
+    SALT_AND_PEPPER,
+    add_noise,
+    parse_noise,
+)
 from tests.factories import digit_like_images, line_art_images
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "clean"

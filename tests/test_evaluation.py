@@ -32,7 +32,10 @@ def test_ssim_matches_scikit_image():
 
 def test_noisy_copies_are_8bit_and_seeded():
     clean = [np.full((8, 8, 1), 0.5, np.float32)]
-    first, again = noisy_copies(clean, parse_noise("gaussian:25"), 7), noisy_copies(clean, parse_noise("gaussian:25"), 7)
+    first, again = (
+        noisy_copies(clean, parse_noise("gaussian:25"), 7),
+        noisy_copies(clean, parse_noise("gaussian:25"), 7),
+    )
     assert np.array_equal(first[0], again[0])
     assert np.array_equal(first[0], to_8bit(first[0]))
 

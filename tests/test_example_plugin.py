@@ -72,7 +72,7 @@ def test_cli_lists_the_installed_plugin(site):
     assert line.split()[1:4] == ["denoise-stripes", "0.1.0", "ok"]
 
 
-# Written against the `denoise train` options of denoise/cli/models.py: --dataset, --arch, --epochs, --batch-size,
+# Written against the `denoise train` options of denoise/cli/train.py: --dataset, --arch, --epochs, --batch-size,
 # --patch-size, --noise and --out. If those are renamed, update this command (and docs/plugins.md).
 def test_cli_trains_on_the_installed_plugin(site, tmp_path):
     out = tmp_path / "m.keras"

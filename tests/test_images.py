@@ -10,9 +10,15 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, JpegImagePlugin, PngImagePlugin
 
-from denoise.io import images
 from denoise.errors import ImageError
-from denoise.io.images import array_to_uint8, read_image, save_array, save_image, to_float
+from denoise.io import images
+from denoise.io.images import (
+    array_to_uint8,
+    read_image,
+    save_array,
+    save_image,
+    to_float,
+)
 
 RNG = np.random.default_rng(7)
 

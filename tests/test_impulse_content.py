@@ -48,7 +48,7 @@ def _mean_psnr(clean, outputs):
 
 @pytest.fixture(scope="module")
 def denoisers():
-    from denoise.inference.denoiser import DefaultDenoiser
+    from denoise.inference.shipped import DefaultDenoiser
 
     return {"detected": DefaultDenoiser(), "forced": DefaultDenoiser(noise_kind=SALT_AND_PEPPER)}
 
@@ -89,9 +89,9 @@ def test_photos_do_not_take_the_content_path():
 
 
 def test_content_values_come_out_bit_for_bit():
-    from denoise.inference.impulses import content_extremes
     from denoise.inference.denoiser import load_denoiser
-    from denoise.nn.model_files import default_model_path
+    from denoise.inference.impulses import content_extremes
+    from denoise.inference.shipped import default_model_path
 
     noisy = _noisy(_digits(10), 0.2)
     denoiser = load_denoiser(default_model_path(1, SALT_AND_PEPPER))

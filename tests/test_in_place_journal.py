@@ -16,10 +16,17 @@ from factories import write_image_folder
 from PIL import Image
 from typer.testing import CliRunner
 
-from denoise.io import files
-from denoise.batch.runner import CLEANED_IN_PLACE, DONE, FAILED, SKIPPED, clean_images, plan_outputs
-from denoise.cli import app
 from denoise.batch.journal import JOURNAL_NAME, read_journal
+from denoise.batch.runner import (
+    CLEANED_IN_PLACE,
+    DONE,
+    FAILED,
+    SKIPPED,
+    clean_images,
+    plan_outputs,
+)
+from denoise.cli import app
+from denoise.io import files
 
 IMAGES = 40
 

@@ -1,9 +1,13 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from factories import smooth_image, tiny_unet
 
 from denoise.errors import ModelError
-from denoise.inference.denoiser import Denoiser, plan_windows
+from denoise.inference.denoiser import Denoiser
+from denoise.inference.settings import RunSettings
+from denoise.inference.tiling import plan_windows
 from denoise.nn.architectures import build_model
 
 
@@ -21,8 +25,8 @@ def test_any_image_size_comes_back_with_its_own_shape(shape):
 def test_tiled_output_equals_whole_image_output():
     model = tiny_unet(1, depth=2)
     image = as_float(smooth_image(150, 130, 1, seed=3))
-    (whole,) = Denoiser(model, tile=4096)([image])
-    (tiled,) = Denoiser(model, tile=32, margin=64)([image])
+    (whole,) = Denoiser(model, RunSettings(tile=4096))([image])
+    (tiled,) = Denoiser(model, RunSettings(tile=32, margin=64))([image])
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
 
 
@@ -65,9 +69,9 @@ def test_dense_model_refuses_other_sizes_clearly():
 def test_a_lone_image_cleaned_in_place_band_by_band_equals_whole_image_output(shape):
     model = tiny_unet(shape[-1], depth=2)
     image = as_float(smooth_image(shape[0], shape[1], shape[-1], seed=4))
-    (whole,) = Denoiser(model, tile=4096)([image.copy()])
+    (whole,) = Denoiser(model, RunSettings(tile=4096))([image.copy()])
     owned = image.copy()
-    (tiled,) = Denoiser(model, tile=48, margin=48, reuse_input=True, max_batch_pixels=5000)([owned])
+    (tiled,) = Denoiser(model, RunSettings(tile=48, margin=48, reuse_input=True, max_batch_pixels=5000))([owned])
     assert tiled is owned  # cleaned in place: no second full-size copy
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
 
@@ -75,7 +79,7 @@ def test_a_lone_image_cleaned_in_place_band_by_band_equals_whole_image_output(sh
 def test_several_images_are_never_overwritten_even_when_allowed():
     images = [as_float(smooth_image(100, 100, 1, seed=s)) for s in range(2)]
     copies = [image.copy() for image in images]
-    Denoiser(tiny_unet(1), tile=32, margin=32, reuse_input=True)(images)
+    Denoiser(tiny_unet(1), RunSettings(tile=32, margin=32, reuse_input=True))(images)
     for image, copy in zip(images, copies):
         np.testing.assert_array_equal(image, copy)
 
@@ -84,9 +88,9 @@ def test_several_images_are_never_overwritten_even_when_allowed():
 def test_a_gray_model_on_an_owned_colour_image_gives_the_same_output_in_place(size):
     model = tiny_unet(1, depth=2)
     colour = as_float(smooth_image(size[0], size[1], 3, seed=5))
-    (expected,) = Denoiser(model, tile=48, margin=48)([colour.copy()])
+    (expected,) = Denoiser(model, RunSettings(tile=48, margin=48))([colour.copy()])
     owned = colour.copy()
-    (result,) = Denoiser(model, tile=48, margin=48, reuse_input=True)([owned])
+    (result,) = Denoiser(model, RunSettings(tile=48, margin=48, reuse_input=True))([owned])
     assert result is owned
     np.testing.assert_allclose(result, expected, atol=1e-5)
 
@@ -104,16 +108,16 @@ def test_bfloat16_keeps_the_image_exact_where_the_model_predicts_no_noise():
     # subtraction would round values near 1 by up to half a level.
     model = _no_noise_unet()
     image = smooth_image(40, 56, 1, seed=2).astype(np.float32) / 255
-    (output,) = Denoiser(model, precision="bfloat16")([image])
+    (output,) = Denoiser(model, RunSettings(precision="bfloat16"))([image])
     assert np.array_equal(output, image)
 
 
 def test_bfloat16_output_is_close_to_float32():
     model = tiny_unet(width=8)
     image = smooth_image(64, 64, 1, seed=3).astype(np.float32) / 255
-    (exact,) = Denoiser(model, precision="float32")([image])
-    (fast,) = Denoiser(model, precision="bfloat16")([image])
-    assert Denoiser(model, precision="bfloat16").model.get_layer("down0_conv1").compute_dtype == "bfloat16"
+    (exact,) = Denoiser(model, RunSettings(precision="float32"))([image])
+    (fast,) = Denoiser(model, RunSettings(precision="bfloat16"))([image])
+    assert Denoiser(model, RunSettings(precision="bfloat16")).model.get_layer("down0_conv1").compute_dtype == "bfloat16"
     assert 0 < np.abs(exact - fast).max() < 0.02
 
 
@@ -136,7 +140,7 @@ def test_a_gray_impulse_model_puts_back_black_and_white_values_of_pixels_that_ar
     rng = np.random.default_rng(0)
     hit, salt = rng.random(image.shape[:2]) < 0.1, rng.random(image.shape[:2]) < 0.5
     noisy = np.where(hit[..., None], salt[..., None].astype(np.float32), image)
-    denoiser = Denoiser(build_model("unet", 1, width=4, depth=2, impulse=True), reuse_input=owned)
+    denoiser = Denoiser(build_model("unet", 1, width=4, depth=2, impulse=True), RunSettings(reuse_input=owned))
     (output,) = denoiser([noisy.copy()])
     partial = ~hit & ((image <= 0) | (image >= 1)).any(-1) & ~((image <= 0).all(-1) | (image >= 1).all(-1))
     assert partial.sum() > 400
@@ -147,7 +151,7 @@ def test_a_gray_impulse_model_puts_back_black_and_white_values_of_pixels_that_ar
 @pytest.mark.parametrize("owned", [False, True])
 def test_in_the_opponent_colour_space_a_model_that_changes_nothing_gives_the_image_back(owned):
     colour = as_float(smooth_image(40, 56, 3, seed=6))
-    denoiser = Denoiser(_no_noise_unet(), colour_space="opponent", reuse_input=owned)
+    denoiser = Denoiser(_no_noise_unet(), RunSettings(reuse_input=owned), colour_space="opponent")
     (output,) = denoiser([colour.copy()])
     np.testing.assert_allclose(output, colour, atol=1e-5)  # no noise measured, so nothing to unclip either
 
@@ -156,11 +160,11 @@ def test_in_the_opponent_colour_space_a_model_that_changes_nothing_gives_the_ima
 def test_opponent_colour_space_is_used_and_gives_the_same_output_in_place(size):
     model = tiny_unet(1, depth=2)
     colour = as_float(smooth_image(size[0], size[1], 3, seed=5))
-    (by_channel,) = Denoiser(model, tile=48, margin=48)([colour.copy()])
-    (expected,) = Denoiser(model, tile=48, margin=48, colour_space="opponent")([colour.copy()])
+    (by_channel,) = Denoiser(model, RunSettings(tile=48, margin=48))([colour.copy()])
+    (expected,) = Denoiser(model, RunSettings(tile=48, margin=48), colour_space="opponent")([colour.copy()])
     assert np.abs(expected - by_channel).max() > 1e-3
     owned = colour.copy()
-    (result,) = Denoiser(model, tile=48, margin=48, reuse_input=True, colour_space="opponent")([owned])
+    (result,) = Denoiser(model, RunSettings(tile=48, margin=48, reuse_input=True), colour_space="opponent")([owned])
     assert result is owned
     np.testing.assert_allclose(result, expected, atol=1e-5)
     # a gray image and an impulse model are not affected
@@ -171,7 +175,7 @@ def test_opponent_colour_space_is_used_and_gives_the_same_output_in_place(size):
 
 
 def test_the_colour_space_follows_what_the_model_was_trained_on():
-    from denoise.inference.denoiser import colour_space_for
+    from denoise.inference.channels import colour_space_for
 
     assert colour_space_for({"channels": 1, "noise": "gaussian:0-50"}) == "opponent"  # blind gray: opponent
     assert colour_space_for({"channels": 1, "noise": "gaussian:25"}) == "rgb"  # one level: its planes would not fit
@@ -202,7 +206,7 @@ ALL_EIGHT = [(quarter, mirror) for quarter in range(4) for mirror in (False, Tru
 def test_an_ensemble_of_eight_is_the_mean_over_every_flip_and_transpose():
     model = tiny_unet(1, depth=2)
     image = as_float(smooth_image(40, 56, 1, seed=6))  # not square: transposes change the shape the model sees
-    (ensemble,) = Denoiser(model, ensemble=8)([image.copy()])
+    (ensemble,) = Denoiser(model, RunSettings(ensemble=8))([image.copy()])
     (single,) = Denoiser(model)([image.copy()])
     np.testing.assert_allclose(ensemble, _by_hand(model, image, ALL_EIGHT), atol=1e-5)
     assert np.abs(ensemble - single).max() > 1e-3  # an untrained model is far from symmetric: the mean differs
@@ -214,25 +218,26 @@ def test_an_ensemble_of_two_is_the_image_and_its_transpose_also_tiled_in_place()
     transpose = (1, True)  # a mirror image turned a quarter: the transpose
     expected = _by_hand(model, image, [(0, False), transpose])
     owned = image.copy()
-    (result,) = Denoiser(model, tile=48, margin=48, reuse_input=True, ensemble=2)([owned])
+    (result,) = Denoiser(model, RunSettings(tile=48, margin=48, reuse_input=True, ensemble=2))([owned])
     assert result is owned  # the mean lands in the input's buffer: no extra full-size output
     np.testing.assert_allclose(result, expected, atol=1e-5)
 
 
 def test_an_ensemble_size_outside_one_to_eight_is_refused():
     with pytest.raises(ValueError, match="from 1 to 8"):
-        Denoiser(tiny_unet(1), ensemble=9)
+        Denoiser(tiny_unet(1), RunSettings(ensemble=9))
 
 
 @pytest.mark.parametrize("size", [(48, 32), (152, 128)])
 def test_an_ensemble_on_a_colour_photo_in_the_opponent_space_gives_the_same_output_in_place(size):
     model = tiny_unet(1, depth=2)
     colour = as_float(smooth_image(size[0], size[1], 3, seed=8))
-    options = {"tile": 48, "margin": 48, "colour_space": "opponent"}
-    (single,) = Denoiser(model, **options)([colour.copy()])
-    (expected,) = Denoiser(model, ensemble=2, **options)([colour.copy()])
+    settings = RunSettings(tile=48, margin=48)
+    (single,) = Denoiser(model, settings, colour_space="opponent")([colour.copy()])
+    (expected,) = Denoiser(model, replace(settings, ensemble=2), colour_space="opponent")([colour.copy()])
     assert np.abs(expected - single).max() > 1e-3
     owned = colour.copy()
-    (result,) = Denoiser(model, reuse_input=True, ensemble=2, **options)([owned])  # denoise run's path for a photo
+    # denoise run's path for a photo
+    (result,) = Denoiser(model, replace(settings, reuse_input=True, ensemble=2), colour_space="opponent")([owned])
     assert result is owned
     np.testing.assert_allclose(result, expected, atol=1e-5)

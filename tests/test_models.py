@@ -5,16 +5,15 @@ import numpy as np
 import pytest
 
 from denoise.errors import ModelError
-from denoise.nn.layers import FillImpulses
-from denoise.nn.model_files import describe_model_file, read_metadata
 from denoise.nn.architectures import (
     build_model,
     fixed_size,
-    load_model,
-    save_model,
     size_multiple,
     with_bfloat16_compute,
 )
+from denoise.nn.layers import FillImpulses
+from denoise.nn.model_files import describe_model_file, read_metadata
+from denoise.nn.saving import load_model, save_model
 
 
 @pytest.mark.parametrize("arch, channels, shape", [("unet", 1, (32, 48)), ("unet", 3, (16, 16)),
@@ -124,7 +123,7 @@ def test_models_denoise_cannot_run_are_refused_at_load(tmp_path, build, message)
 
 
 def test_unfinished_saves_of_a_killed_run_are_swept_and_nothing_else(tmp_path):
-    from denoise.nn.architectures import remove_unfinished_saves
+    from denoise.nn.saving import remove_unfinished_saves
 
     ours = [tmp_path / ".m.k2j3h4.keras", tmp_path / ".m.resume.x8y7.keras"]
     others = [tmp_path / ".mm.k2j3h4.keras", tmp_path / "m.keras", tmp_path / ".m.notes.txt"]

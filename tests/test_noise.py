@@ -25,7 +25,9 @@ def test_parse_noise_reads_fixed_levels_and_ranges(text, expected):
     assert parse_noise(text) == expected
 
 
-@pytest.mark.parametrize("text", ["gaussian", "poisson:3", "gaussian:abc", "gaussian:50-10", "sp:1.5", "gaussian:1-2-3"])
+@pytest.mark.parametrize(
+    "text", ["gaussian", "poisson:3", "gaussian:abc", "gaussian:50-10", "sp:1.5", "gaussian:1-2-3"]
+)
 def test_parse_noise_rejects_bad_specs_with_examples(text):
     with pytest.raises(NoiseSpecError, match="gaussian:25"):
         parse_noise(text)
@@ -66,8 +68,9 @@ def test_noise_range_draws_a_level_per_image():
     assert min(sigmas) >= 4 and max(sigmas) <= 46 and max(sigmas) - min(sigmas) > 15
 
 
-@pytest.mark.parametrize("text, kind", [("auto", None), ("gaussian", GAUSSIAN), ("sp", SALT_AND_PEPPER),
-                                        ("Impulse", SALT_AND_PEPPER)])
+@pytest.mark.parametrize(
+    "text, kind", [("auto", None), ("gaussian", GAUSSIAN), ("sp", SALT_AND_PEPPER), ("Impulse", SALT_AND_PEPPER)]
+)
 def test_parse_noise_kind(text, kind):
     assert parse_noise_kind(text) == kind
 

@@ -20,9 +20,9 @@ from factories import write_image_folder
 from PIL import Image, ImageFile
 from typer.testing import CliRunner
 
-from denoise.io import images
 from denoise.batch.runner import DONE, FAILED, clean_images, plan_outputs
 from denoise.cli import app
+from denoise.io import images
 from denoise.io.files import TEMP_SUFFIX
 
 IMAGES = 40

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
+from denoise.inference.settings import RunSettings
 from denoise.io.images import read_image, save_image
 from denoise.noise.specs import GAUSSIAN, SALT_AND_PEPPER, NoiseSpec, add_noise
 
@@ -32,7 +33,7 @@ def _model():
 def _denoiser(tile, margin):
     from denoise.inference.denoiser import Denoiser
 
-    return Denoiser(_model(), tile=tile, margin=margin)
+    return Denoiser(_model(), RunSettings(tile=tile, margin=margin))
 
 
 def _whole(image):

@@ -26,7 +26,7 @@ from denoise.noise.specs import add_noise, parse_noise
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- readme-test: skip[^>]*-->\s*\n)?```bash\n(.*?)```", re.S)
-NOT_DENOISE = {("pip", "install"), ("python", "-m")}  # the set-up commands: installing, and the tests themselves
+NOT_DENOISE = {("pip", "install"), ("ruff", "check"), ("python", "-m")}  # the set-up commands: install, lint, test
 
 
 def readme_commands() -> list[list[str]]:
@@ -82,7 +82,7 @@ def workspace(tmp_path_factory):
     """The files a reader of the README would have: their photos, scans, clean images and a model of their own."""
     from factories import tiny_unet
 
-    from denoise.nn.architectures import save_model
+    from denoise.nn.saving import save_model
 
     root = tmp_path_factory.mktemp("readme")
     shutil.copytree(REPO / "samples", root / "samples", ignore=shutil.ignore_patterns("*-denoised"))
@@ -114,3 +114,9 @@ def test_the_readme_runs_every_kind_of_command():
     """A guard against a README edit that hides its blocks from this test (a wrong fence, a stray skip marker)."""
     commands = {args[0] for args in readme_commands()}
     assert commands >= {"run", "noise", "train", "eval", "datasets", "info", "compact"}
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    lines = (REPO / ".ci" / "run").read_text().splitlines()
+    ci = [line for line in lines if line and not line.startswith(("#", "set ", "cd "))]
+    assert len(ci) == 1 and f"```bash\n{ci[0]}\n```" in (REPO / "README.md").read_text(encoding="utf-8")

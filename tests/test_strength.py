@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from denoise.inference.strength import WithStrength
 from denoise.io.images import read_image
 from denoise.noise.specs import add_noise, parse_noise
-from denoise.inference.strength import WithStrength
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "clean"
 

@@ -7,7 +7,7 @@ from test_plugin_mnist import write_idx
 
 from denoise.evaluation import noisy_copies, psnr
 from denoise.inference.denoiser import Denoiser
-from denoise.nn.architectures import load_model
+from denoise.nn.saving import load_model
 from denoise.noise.specs import parse_noise
 from denoise.training.trainer import TrainConfig, is_collapsed, train
 

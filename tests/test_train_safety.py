@@ -15,7 +15,7 @@ from factories import write_image_folder
 from typer.testing import CliRunner
 
 from denoise.cli import app
-from denoise.nn.architectures import load_model
+from denoise.nn.saving import load_model
 from denoise.noise.specs import parse_noise
 from denoise.training.trainer import TrainConfig, checkpoint_path, train
 

@@ -7,7 +7,8 @@ import pytest
 from factories import smooth_image, write_image_folder
 
 from denoise.errors import TrainingError, UsageError
-from denoise.nn.architectures import is_impulse_model, load_model, save_model
+from denoise.nn.architectures import is_impulse_model
+from denoise.nn.saving import load_model, save_model
 from denoise.noise.specs import parse_noise
 from denoise.training.batches import make_pipeline
 from denoise.training.trainer import TrainConfig, checkpoint_path, train

@@ -10,9 +10,8 @@ import zipfile
 import pytest
 from factories import write_image_folder
 
-from denoise.nn.architectures import load_model
+from denoise.nn.saving import load_model
 from denoise.training.trainer import checkpoint_path
-
 
 # A process started in the background by a non-interactive shell (as CI may start the tests) inherits SIGINT as
 # ignored, and Python then never raises KeyboardInterrupt. A user's Ctrl-C reaches a foreground process, so the

@@ -1,7 +1,7 @@
 """Clean planned files (plan.py): skip or overwrite, denoise in batches, record every file's fate.
 
-Reading, denoising and writing overlap (pipeline.py), with the memory they hold bounded. The denoiser is any
-callable taking a list of float32 HxWxC arrays in [0, 1] and returning arrays of the same shapes (inference.py
+Reading, denoising and writing overlap (threads.py), with the memory they hold bounded. The denoiser is any
+callable taking a list of float32 HxWxC arrays in [0, 1] and returning arrays of the same shapes (inference/denoiser.py
 provides the real one); one marked with takes_names also gets each image's relative path. This module never prints
 or exits: it reports each finished file through a progress callback and returns a RunSummary (or raises Interrupted,
 carrying one, on Ctrl-C). One bad file never stops the others. Files replaced in place are recorded in a journal
@@ -22,13 +22,19 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 from PIL import Image
 
+from denoise.batch.journal import JOURNAL_NAME, InPlaceJournal
+from denoise.batch.plan import Job, parse_shard, plan_outputs, shard_jobs
+from denoise.batch.settings import (
+    ALONE_PIXELS,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BUFFER_BYTES,
+    DEFAULT_WRITERS,
+)
+from denoise.batch.threads import READ_DONE, STALLED, Pipeline
 from denoise.errors import DenoiseError, UsageError
+from denoise.interrupts import stop_on_ctrl_c
 from denoise.io.files import remove_stale_temps
 from denoise.io.images import LoadedImage, read_image, save_image
-from denoise.interrupts import stop_on_ctrl_c
-from denoise.batch.journal import JOURNAL_NAME, InPlaceJournal
-from denoise.batch.threads import READ_DONE, STALLED, Pipeline
-from denoise.batch.plan import Job, parse_shard, plan_outputs, shard_jobs
 
 __all__ = ["DONE", "SKIPPED", "FAILED", "UNFINISHED", "FileResult", "ImageSize", "Interrupted", "Job", "RunSummary",
            "clean_images", "measure", "parse_shard", "plan_outputs", "shard_jobs", "takes_names"]
@@ -37,14 +43,6 @@ Denoiser = Callable[[list[np.ndarray]], list[np.ndarray]]
 DONE, SKIPPED, FAILED, UNFINISHED = "done", "skipped", "failed", "unfinished"
 # Why a file was skipped, for summaries that count each kind (FileResult.skip).
 OUTPUT_EXISTS, CLEANED_IN_PLACE, TYPE_NOT_READ = "output exists", "cleaned in place", "type not read"
-DEFAULT_BATCH_SIZE = 8
-# Float pixels read ahead or waiting to be written, whatever the batch size and image sizes (see pipeline.py).
-DEFAULT_BUFFER_BYTES = 512 * 2**20
-# Writers mostly wait for fsync (two per file: the file, then its folder), so more of them than cores pay off.
-DEFAULT_WRITERS = 4
-# Images this large are cleaned alone: the model already gets a full batch from one, and alone it may be cleaned
-# in place (inference.Denoiser's reuse_input), which a failed batch could not then retry file by file.
-ALONE_PIXELS = 1_000_000
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from denoise.batch.settings import DEFAULT_BATCH_SIZE
 from denoise.cli.common import (
     EXIT_FAILED_FILES,
     EXIT_INTERRUPTED,
@@ -27,6 +28,7 @@ from denoise.cli.common import (
     size_option,
 )
 from denoise.errors import DenoiseError
+from denoise.inference.settings import BFLOAT16_TILE, DEFAULT_TILE, RunSettings
 from denoise.noise.specs import CAMERA_KINDS, GAUSSIAN, parse_noise_kind
 from denoise.runtime import start_tensorflow
 
@@ -36,40 +38,81 @@ def run(
     source: Annotated[Path, typer.Argument(help="An image file or a folder tree of images.", exists=True)],
     out: Annotated[
         Optional[Path],
-        typer.Option("--out", "-o", help="Output folder (mirrors the input tree). Default: a sibling '<name>-denoised'."),
+        typer.Option(
+            "--out", "-o", help="Output folder (mirrors the input tree). Default: a sibling '<name>-denoised'."
+        ),
     ] = None,
-    model: Annotated[Optional[Path], typer.Option(
-        "--model", "-m", help="A .keras model, or a shipped model's name to use it for every image. Default: the "
-                              "shipped models, chosen per image.")] = None,
-    noise_kind: Annotated[Optional[str], typer.Option(
-        "--noise", parser=checked(parse_noise_kind), metavar="KIND",
-        help="Which shipped model: gaussian, salt-and-pepper, camera (a real photo's noise), or auto (default): "
-             "detected per image (isolated pure black and white pixels mean salt-and-pepper; colour noise that is "
-             "not white means camera).")] = "auto",
-    strength: Annotated[float, typer.Option(
-        min=0.0, max=3.0, help="Smoothing against the model's own estimate of the noise: 1 (default) as measured, "
-                               "0.5 removes half of it (keeps more grain), 2 cleans as if the noise were twice as "
-                               "strong (smoother, for light noise; runs the model twice).")] = 1.0,
-    in_place: Annotated[bool, typer.Option("--in-place", help="Replace the originals (each only once its "
-                                                              "new version is fully written).")] = False,
+    model: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--model",
+            "-m",
+            help="A .keras model, or a shipped model's name to use it for every image. Default: the "
+            "shipped models, chosen per image.",
+        ),
+    ] = None,
+    noise_kind: Annotated[
+        Optional[str],
+        typer.Option(
+            "--noise",
+            parser=checked(parse_noise_kind),
+            metavar="KIND",
+            help="Which shipped model: gaussian, salt-and-pepper, camera (a real photo's noise), or auto (default): "
+            "detected per image (isolated pure black and white pixels mean salt-and-pepper; colour noise that is "
+            "not white means camera).",
+        ),
+    ] = "auto",
+    strength: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=3.0,
+            help="Smoothing against the model's own estimate of the noise: 1 (default) as measured, "
+            "0.5 removes half of it (keeps more grain), 2 cleans as if the noise were twice as "
+            "strong (smoother, for light noise; runs the model twice).",
+        ),
+    ] = 1.0,
+    in_place: Annotated[
+        bool,
+        typer.Option("--in-place", help="Replace the originals (each only once its new version is fully written)."),
+    ] = False,
     overwrite: Annotated[bool, typer.Option(help="Redo outputs that already exist (default: skip them).")] = False,
-    batch_size: Annotated[int, typer.Option(min=1, help="Same-size images cleaned together.")] = 8,
-    tile: Annotated[Optional[int], typer.Option(min=64, help="Images larger than this many pixels a side are cleaned "
-                                                             "in overlapping tiles, which bounds memory. Default: "
-                                                             "1024, or 768 in bfloat16 (more memory per pixel).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Same-size images cleaned together.")] = DEFAULT_BATCH_SIZE,
+    tile: Annotated[
+        Optional[int],
+        typer.Option(
+            min=64,
+            help=(
+                "Images larger than this many pixels a side are cleaned in overlapping tiles, which bounds memory. "
+                f"Default: {DEFAULT_TILE}, or {BFLOAT16_TILE} in bfloat16 (more memory per pixel)."
+            ),
+        ),
+    ] = RunSettings.tile,
     report: Annotated[Optional[Path], typer.Option(help="Write every file's outcome as JSON here.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     threads: ThreadsOption = None,
-    precision: PrecisionOption = "auto",
-    ensemble: EnsembleOption = 1,
-    shard: Annotated[Optional[str], typer.Option(
-        callback=lambda text: text and checked(shard_option)(text), metavar="K/N", help="Clean only shard K of N (0 <= K < N), chosen by a stable hash "
-        "of each file's relative path: N copies (a Slurm array, a Kubernetes Indexed Job) split one folder with "
-        "no overlap and no coordination.")] = None,
-    max_memory: Annotated[Optional[int], typer.Option(
-        parser=checked(size_option), metavar="SIZE", help="Peak memory target, e.g. 2G (at least 1G): sizes the read-ahead "
-        "and write-behind buffers and the pixels per model call. Default: about 2G for the default model. An image "
-        "larger than the buffers still runs, alone, in tiles (about 4 bytes per pixel and channel).")] = None,
+    precision: PrecisionOption = RunSettings.precision,
+    ensemble: EnsembleOption = RunSettings.ensemble,
+    shard: Annotated[
+        Optional[str],
+        typer.Option(
+            callback=lambda text: text and checked(shard_option)(text),
+            metavar="K/N",
+            help="Clean only shard K of N (0 <= K < N), chosen by a stable hash "
+            "of each file's relative path: N copies (a Slurm array, a Kubernetes Indexed Job) split one folder with "
+            "no overlap and no coordination.",
+        ),
+    ] = None,
+    max_memory: Annotated[
+        Optional[int],
+        typer.Option(
+            parser=checked(size_option),
+            metavar="SIZE",
+            help="Peak memory target, e.g. 2G (at least 1G): sizes the read-ahead "
+            "and write-behind buffers and the pixels per model call. Default: about 2G for the default model. An image "
+            "larger than the buffers still runs, alone, in tiles (about 4 bytes per pixel and channel).",
+        ),
+    ] = None,
 ) -> None:
     """Denoise an image or a whole folder tree; originals are never touched unless --in-place.
 
@@ -78,7 +121,8 @@ def run(
     interrupted (Ctrl-C: the files not yet cleaned are listed as unfinished; running the same command again
     finishes them).
     """
-    from denoise.batch.runner import DEFAULT_BUFFER_BYTES, DEFAULT_WRITERS, clean_images
+    from denoise.batch.runner import clean_images
+    from denoise.batch.settings import DEFAULT_BUFFER_BYTES, DEFAULT_WRITERS
     from denoise.runtime import memory_plan
 
     started = time.monotonic()
@@ -95,8 +139,15 @@ def run(
         return
     sizes = _in_background(lambda: _measure(jobs, overwrite))  # headers are read while TensorFlow starts
     try:
-        denoiser, threads = _load_denoiser(model, noise_kind, precision, tile, plan.batch_pixels if plan else None,
-                                           threads, ensemble, strength)
+        # The batch code owns the pixels it hands over, so a lone large image may be cleaned in place.
+        settings = RunSettings(
+            tile=tile,
+            reuse_input=True,
+            precision=precision,
+            ensemble=ensemble,
+            **({"max_batch_pixels": plan.batch_pixels} if plan else {}),
+        )
+        denoiser, threads = _load_denoiser(model, noise_kind, settings, threads, strength)
     except DenoiseError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -105,9 +156,22 @@ def run(
         typer.echo(f"cleaning on {_device(denoiser, precision, threads)}", err=True)
     buffer = plan.buffer_bytes if plan else DEFAULT_BUFFER_BYTES
     writers = min(DEFAULT_WRITERS, 2 * threads)
-    summary = _run_with_progress(jobs, sizes(), lambda progress, measured: clean_images(
-        jobs, denoiser, overwrite=overwrite, batch_size=batch_size, progress=progress, buffer_bytes=buffer,
-        writers=writers, sizes=measured), quiet, "denoising")
+    summary = _run_with_progress(
+        jobs,
+        sizes(),
+        lambda progress, measured: clean_images(
+            jobs,
+            denoiser,
+            overwrite=overwrite,
+            batch_size=batch_size,
+            progress=progress,
+            buffer_bytes=buffer,
+            writers=writers,
+            sizes=measured,
+        ),
+        quiet,
+        "denoising",
+    )
     _say_detected_noise(denoiser, noise_kind)
     _finish_run(summary, report, jobs, started)
 
@@ -121,7 +185,9 @@ def _plan_run(source: Path, out: Path | None, in_place: bool, shard: tuple[int, 
     readable = [job for job in jobs if not job.unread]
     if not readable:
         unread = [job for job in jobs if job.unread]
-        found = f" It holds {len(unread)} of other types: {_by_type(unread)}; {_convert_hint(unread)}." if unread else ""
+        found = (
+            f" It holds {len(unread)} of other types: {_by_type(unread)}; {_convert_hint(unread)}." if unread else ""
+        )
         raise UsageError(f"No images found in {source} (PNG, JPEG, TIFF, BMP or WebP).{found}")
     if shard is not None:
         jobs = shard_jobs(jobs, source, *shard)
@@ -137,20 +203,23 @@ def _check_writable(jobs, source: Path, out: Path | None, in_place: bool, report
         for folder in sorted({job.source.parent for job in jobs}):
             problem = check_writable_folder(folder)
             if problem:
-                raise UsageError(f"--in-place cannot replace the files in {folder}: {problem}. Make the folder "
-                                 "writable, or write the cleaned files elsewhere with --out.")
+                raise UsageError(
+                    f"--in-place cannot replace the files in {folder}: {problem}. Make the folder "
+                    "writable, or write the cleaned files elsewhere with --out."
+                )
     elif jobs:
         folder = _common_output(jobs)
         problem = check_writable_folder(folder)
         if problem:
             option = "--out" if out is not None else f"the default output folder beside {source} (--out)"
-            raise UsageError(f"Cannot write the cleaned files to {folder}: {problem}. Give {option} a writable "
-                             "folder.")
+            raise UsageError(f"Cannot write the cleaned files to {folder}: {problem}. Give {option} a writable folder.")
     if report is not None:
         problem = f"{report} is a folder" if report.is_dir() else check_writable_folder(report.parent)
         if problem:
-            raise UsageError(f"--report cannot be written to {report}: {problem}. Give --report a file path in a "
-                             "writable folder, e.g. --report ./report.json.")
+            raise UsageError(
+                f"--report cannot be written to {report}: {problem}. Give --report a file path in a "
+                "writable folder, e.g. --report ./report.json."
+            )
 
 
 def _check_model(model: Path | None, noise_kind: str | None) -> None:
@@ -190,6 +259,7 @@ def _in_background(work):
         if "error" in box:
             raise box["error"]
         return box["value"]
+
     return result
 
 
@@ -213,17 +283,16 @@ def _device(denoiser, precision: str, threads: int) -> str:
     return describe_device(threads, resolved)
 
 
-def _load_denoiser(model: Path | None, noise_kind: str | None, precision: str, tile: int | None,
-                   batch_pixels: int | None, threads: int | None, ensemble: int = 1, strength: float = 1.0):
+def _load_denoiser(
+    model: Path | None, noise_kind: str | None, settings: RunSettings, threads: int | None, strength: float = 1.0
+):
     """The model to run (loaded once; the shipped defaults each when first needed) and TensorFlow's thread count."""
     threads = start_tensorflow(threads)
-    from denoise.inference.denoiser import DefaultDenoiser, load_denoiser
+    from denoise.inference.denoiser import load_denoiser
+    from denoise.inference.shipped import DefaultDenoiser
     from denoise.inference.strength import WithStrength
 
-    # The batch code owns the pixels it hands over, so a lone large image may be cleaned in place.
-    options = {"tile": tile, "reuse_input": True, "precision": precision, "ensemble": ensemble,
-               **({"max_batch_pixels": batch_pixels} if batch_pixels else {})}
-    denoiser = DefaultDenoiser(noise_kind, **options) if model is None else load_denoiser(model, **options)
+    denoiser = DefaultDenoiser(noise_kind, settings) if model is None else load_denoiser(model, settings)
     return (denoiser if strength == 1.0 else WithStrength(denoiser, strength)), threads
 
 
@@ -249,8 +318,10 @@ def _run_with_progress(jobs, sizes, work, quiet: bool, label: str):
     megapixels = {job.source: size.pixels / 1e6 for job, size in zip(jobs, sizes)}
     total = sum(megapixels.values())
     digits = 1 if total >= 10 else 3  # a folder of thumbnails would otherwise show 0.0/0.0 MP
-    bar_format = (f"{{desc}}: {{percentage:3.0f}}%|{{bar}}| {{n:.{digits}f}}/{{total:.{digits}f}} MP "
-                  "[{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]")
+    bar_format = (
+        f"{{desc}}: {{percentage:3.0f}}%|{{bar}}| {{n:.{digits}f}}/{{total:.{digits}f}} MP "
+        "[{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]"
+    )
     with tqdm(total=total, unit="MP", desc=label, disable=quiet, file=sys.stderr, bar_format=bar_format) as bar:
         finished = 0
 
@@ -262,8 +333,7 @@ def _run_with_progress(jobs, sizes, work, quiet: bool, label: str):
             if result.status == "failed":
                 # Reasons usually name the file already; name it when one does not.
                 named = str(result.source) in result.reason
-                bar.write(f"failed: {result.reason if named else f'{result.source}: {result.reason}'}",
-                          file=sys.stderr)
+                bar.write(f"failed: {result.reason if named else f'{result.source}: {result.reason}'}", file=sys.stderr)
 
         try:
             return work(progress, sizes)
@@ -283,8 +353,9 @@ def _finish_run(summary, report: Path | None, jobs, started: float, cleaning: bo
         _list_unchanged(summary.unchanged)
     typer.echo(_summary_line(summary, jobs, time.monotonic() - started, cleaning), err=True)
     if summary.interrupted:
-        typer.echo("interrupted: files already written are whole; run the same command again to finish the rest",
-                   err=True)
+        typer.echo(
+            "interrupted: files already written are whole; run the same command again to finish the rest", err=True
+        )
     _write_report(summary, report)
     if summary.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -335,16 +406,20 @@ def _list_unread(results, shown: int = 5) -> None:
     for result in results[:shown]:
         typer.echo(f"skipped: {result.reason}", err=True)
     if len(results) > shown:
-        typer.echo(f"skipped: {len(results) - shown} more of types denoise does not read (--report lists them all)",
-                   err=True)
+        typer.echo(
+            f"skipped: {len(results) - shown} more of types denoise does not read (--report lists them all)", err=True
+        )
 
 
 def _list_unchanged(results, shown: int = 5) -> None:
     """Name the files written with every pixel as it was, so a photo the model saw no noise in is not taken as
     cleaned."""
     for result in results[:shown]:
-        typer.echo(f"unchanged: {result.source}: no noise found, its pixels are as they were (if it is noisy, "
-                   "choose the model with --noise)", err=True)
+        typer.echo(
+            f"unchanged: {result.source}: no noise found, its pixels are as they were (if it is noisy, "
+            "choose the model with --noise)",
+            err=True,
+        )
     if len(results) > shown:
         typer.echo(f"unchanged: {len(results) - shown} more (--report lists them all)", err=True)
 
@@ -366,8 +441,13 @@ def noise(
     source: Annotated[Path, typer.Argument(help="A clean image or folder tree.", exists=True)],
     out: Annotated[Path, typer.Argument(help="Where the noisy copies go (mirrors the input tree).")],
     noise: NoiseOption = "gaussian:25",
-    seed: Annotated[int, typer.Option(help="The same seed and file (by its path relative to SOURCE) give the same "
-                                           "noise, whatever else is in the folder.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="The same seed and file (by its path relative to SOURCE) give the same "
+            "noise, whatever else is in the folder."
+        ),
+    ] = 0,
     overwrite: Annotated[bool, typer.Option(help="Redo outputs that already exist.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
@@ -383,8 +463,15 @@ def noise(
         fail(f"No images found in {source} (PNG, JPEG, TIFF, BMP or WebP).")
     if noise.kind in CAMERA_KINDS:
         start_tensorflow()  # camera noise runs the camera's pipeline in TensorFlow: load it quietly, once
-    summary = _run_with_progress(jobs, measure(jobs, overwrite), lambda progress, sizes: clean_images(
-        jobs, seeded_noise(noise, seed), overwrite=overwrite, progress=progress, sizes=sizes), quiet, "adding noise")
+    summary = _run_with_progress(
+        jobs,
+        measure(jobs, overwrite),
+        lambda progress, sizes: clean_images(
+            jobs, seeded_noise(noise, seed), overwrite=overwrite, progress=progress, sizes=sizes
+        ),
+        quiet,
+        "adding noise",
+    )
     _finish_run(summary, None, jobs, started, cleaning=False)
 
 
@@ -396,12 +483,15 @@ def seeded_noise(spec, seed: int):
     """
     import numpy as np
 
+    from denoise.batch.plan import stable_hash
     from denoise.batch.runner import takes_names
     from denoise.noise.specs import add_noise
-    from denoise.batch.plan import stable_hash
 
     @takes_names
     def add(images, names):
-        return [add_noise(image, spec, np.random.default_rng([seed % 2**64, stable_hash(name)]))
-                for image, name in zip(images, names)]
+        return [
+            add_noise(image, spec, np.random.default_rng([seed % 2**64, stable_hash(name)]))
+            for image, name in zip(images, names)
+        ]
+
     return add

@@ -10,6 +10,7 @@ them as known context) and puts their exact values back after it. Photos are lef
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import comb
 
 import numpy as np
@@ -70,3 +71,25 @@ def _binomial_quantile(trials: int, p: float, cover: float) -> int:
         if total >= cover:
             return k
     return trials
+
+
+def run_keeping_content(planes: list[np.ndarray], run: Callable[[list[np.ndarray], bool], list[np.ndarray]],
+                        in_place: bool = False) -> list[np.ndarray]:
+    """`run` (an impulse model) on HxWx1 planes, with each plane's black and white content kept exactly.
+
+    The content goes into the model nudged (`protect`), so the model reads it as known context, and comes out as
+    it went in. Planes without such content (photos) pass as they are.
+    """
+    contents = [content_extremes(plane[..., 0]) if plane.shape[-1] == 1 else None for plane in planes]
+    if not any(content is not None for content in contents):
+        return run(planes, in_place)
+    originals = [plane[..., 0][content] if content is not None else None for plane, content in zip(planes, contents)]
+    planes = [plane if content is None else protect(plane, content[..., None])
+              for plane, content in zip(planes, contents)]
+    results = run(planes, in_place)
+    for index, (content, original) in enumerate(zip(contents, originals)):
+        if content is not None:
+            if not results[index].flags.writeable:
+                results[index] = results[index].copy()
+            results[index][..., 0][content] = original
+    return results

@@ -42,7 +42,7 @@ class WithStrength:
             return self.denoise(images)
         if self.strength == 0.0:
             return [np.array(image, dtype=np.float32) for image in images]
-        # The wrapped denoiser may clean an image in place (inference.Denoiser's reuse_input), so keep the inputs.
+        # The wrapped denoiser may clean an image in place (RunSettings.reuse_input), so keep the inputs.
         noisy = [np.array(image, dtype=np.float32) for image in images]
         denoised = self.denoise([image.copy() for image in noisy])
         if self.strength < 1.0:

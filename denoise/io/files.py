@@ -52,8 +52,10 @@ def write_atomically(dest: Path, write: Callable[[BinaryIO], None],
             with contextlib.suppress(OSError):
                 temp.unlink()
         if isinstance(exc, (OSError, ValueError, TypeError, KeyError)):
-            raise ImageError(f"Could not write {dest}: {os_error_reason(exc)}. Check that the folder is writable and the "
-                             "disk has space; no partial file was left.") from exc
+            raise ImageError(
+                f"Could not write {dest}: {os_error_reason(exc)}. Check that the folder is writable and the "
+                "disk has space; no partial file was left."
+            ) from exc
         raise
     sync_folder(dest.parent)
 
@@ -103,7 +105,7 @@ def _temp_target(name: str) -> str | None:
     """The file name a temp file of write_atomically was for, or None if name is not such a temp file."""
     if not (name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)):
         return None
-    target, _, token = name[len(TEMP_PREFIX):-len(TEMP_SUFFIX)].rpartition(".")
+    target, _, token = name[len(TEMP_PREFIX) : -len(TEMP_SUFFIX)].rpartition(".")
     return target if len(token) == 16 and all(c in "0123456789abcdef" for c in token) else None
 
 
@@ -118,10 +120,14 @@ def sync_folder(folder: Path) -> None:
             os.close(descriptor)
 
 
-_ERRNO_WORDS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
-                errno.EACCES: "permission denied", errno.EPERM: "permission denied",
-                errno.EFBIG: "the file is too large for this file system or limit",
-                errno.EDQUOT: "the disk quota is exceeded"}
+_ERRNO_WORDS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EFBIG: "the file is too large for this file system or limit",
+    errno.EDQUOT: "the disk quota is exceeded",
+}
 
 
 def os_error_reason(exc: BaseException) -> str:

@@ -6,6 +6,7 @@ import math
 
 import keras
 
+
 @keras.saving.register_keras_serializable(package="denoise")
 def psnr_loss(clean, denoised):
     """Each patch's mean squared error in dB, i.e. minus its PSNR: every patch counts by its dB gain.

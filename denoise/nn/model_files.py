@@ -11,25 +11,9 @@ import zipfile
 from pathlib import Path
 
 from denoise.errors import ModelError, UsageError
-from denoise.noise.specs import CAMERA, GAUSSIAN, SALT_AND_PEPPER
 
 METADATA_NAME = "denoise.json"
 WEIGHTS_FOLDER = Path(__file__).parents[1] / "weights"
-# The shipped models, by kind of noise and number of colour channels; each has a model card beside it. The Gaussian
-# and impulse ones are grayscale models: colour images go through them as three gray planes (opponent planes for the
-# Gaussian model, the channels for the impulse one), which measured better on CSet5 than the colour models tried so
-# far for white noise (docs/model-search.md). Colour photos get a Gaussian model better at light noise, which their
-# opponent planes carry; gray images keep one that changes clean images less (its card says why). Camera noise is
-# correlated across the channels, so its model sees all three at once; gray images go through it as three equal
-# channels.
-DEFAULT_MODELS = {
-    (GAUSSIAN, 1): "gaussian-gray.keras",
-    (GAUSSIAN, 3): "gaussian-colour.keras",  # a gray model too, cleaning opponent planes (inference.colour_space_for)
-    (SALT_AND_PEPPER, 1): "impulse-gray.keras",
-    (SALT_AND_PEPPER, 3): "impulse-gray.keras",
-    (CAMERA, 1): "camera-colour.keras",
-    (CAMERA, 3): "camera-colour.keras",
-}
 _SHOWN = (
     ("architecture", "architecture"),
     ("channels", "channels"),
@@ -45,7 +29,7 @@ _SHOWN = (
 
 def shipped_model_names() -> list[str]:
     """The names the shipped models can be given by instead of a path, e.g. "gaussian-gray"."""
-    return sorted({Path(name).stem for name in DEFAULT_MODELS.values()})
+    return sorted(path.stem for path in WEIGHTS_FOLDER.glob("*.keras"))
 
 
 def resolve_model(path_or_name: str | Path) -> Path:
@@ -101,14 +85,3 @@ def describe_model_file(path: Path) -> list[str]:
     for key, value in sorted((metadata.get("train_config") or {}).items()):
         lines.append(f"  train.{key:<16} {value}")
     return lines
-
-
-def default_model_path(channels: int, noise_kind: str = GAUSSIAN) -> Path:
-    """The shipped model for a kind of noise and 1-channel (grayscale) or 3-channel (colour) images."""
-    path = WEIGHTS_FOLDER / DEFAULT_MODELS[(noise_kind, 1 if channels == 1 else 3)]
-    if not path.is_file():
-        raise ModelError(
-            f"The default model {path.name} is missing from this installation ({WEIGHTS_FOLDER}). "
-            "Reinstall denoise, or pass a model you trained with --model."
-        )
-    return path

@@ -2,7 +2,7 @@
 ("camera:0-1+gaussian:0-50"), and seeded NumPy noise generators.
 
 Images here are float32 arrays in [0, 1]. Gaussian sigma is given on the 0-255 scale, as in the literature. The
-training pipeline draws the same kinds of noise with TensorFlow ops (noisy_batches.py); this module stays free of
+training pipeline draws the same kinds of noise with TensorFlow ops (training/batches.py); this module stays free of
 TensorFlow so the CLI can parse specs without importing it.
 """
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # NumPy is imported where noise is made, so parsing a spec (t
 
 GAUSSIAN = "gaussian"
 SALT_AND_PEPPER = "salt-and-pepper"
-CAMERA = "camera"  # a camera's processed sensor noise (camera_noise.py); level 0-1 through Brooks et al.'s range
+CAMERA = "camera"  # a camera's processed sensor noise (camera.py); level 0-1 through Brooks et al.'s range
 CAMERA_JPEG = "camera-jpeg"  # the same, then JPEG at a random quality
 CAMERA_KINDS = (CAMERA, CAMERA_JPEG)
 _ALIASES = {"gaussian": GAUSSIAN, "gauss": GAUSSIAN, "salt-and-pepper": SALT_AND_PEPPER, "sp": SALT_AND_PEPPER,
@@ -34,7 +34,7 @@ class NoiseSpec:
     """A kind of noise and its level, fixed (low == high) or a range drawn uniformly per image for blind training.
 
     For Gaussian noise the level is sigma on the 0-255 scale; for salt-and-pepper it is the fraction of pixels hit;
-    for camera noise it is where in Brooks et al.'s range of sensor noise the image lies, 0 to 1 (camera_noise.py).
+    for camera noise it is where in Brooks et al.'s range of sensor noise the image lies, 0 to 1 (camera.py).
     """
 
     kind: str

@@ -46,7 +46,7 @@ def make_pipeline(images: np.ndarray, noise: NoiseSpec | NoiseMix, batch_size: i
 def pad_to_multiple(batch, multiple: int):
     """A batch of NHWC patches mirrored at the bottom and right up to a multiple of `multiple` pixels a side.
 
-    Mirroring (not zeros) keeps the padding looking like image, as denoise.inference.denoiser pads at run time. A pad wider
+    Mirroring (not zeros) keeps the padding looking like image, as inference pads at run time. A pad wider
     than the patch is done in several mirror steps.
     """
     height, width = int(batch.shape[1]), int(batch.shape[2])
@@ -68,8 +68,9 @@ def _noisy_pair(batch, seed, noise: NoiseSpec | NoiseMix, clean_fraction: float 
         clean = tf.cond(transpose, lambda: tf.transpose(clean, [0, 2, 1, 3]), lambda: clean)
     noisy = add_mixed_noise_tf(clean, noise, seeds[3], seeds[4])
     if clean_fraction > 0:  # its own seed, folded from one already drawn, so the other draws stay as they were
-        draws = tf.random.stateless_uniform([tf.shape(clean)[0], 1, 1, 1], tf.random.experimental.stateless_fold_in(
-            seeds[2], 1))
+        draws = tf.random.stateless_uniform(
+            [tf.shape(clean)[0], 1, 1, 1], tf.random.experimental.stateless_fold_in(seeds[2], 1)
+        )
         noisy = tf.where(draws < clean_fraction, tf.round(clean * 255.0) / 255.0, noisy)
     return noisy, clean
 
@@ -83,8 +84,13 @@ def add_mixed_noise_tf(clean, noise: NoiseSpec | NoiseMix, level_seed, pixel_see
     specs = noise.specs
     if len(specs) == 1:
         return add_noise_tf(clean, specs[0], level_seed, pixel_seed)
-    choice = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(level_seed, len(specs)),
-                                         minval=0, maxval=len(specs), dtype=tf.int32)
+    choice = tf.random.stateless_uniform(
+        [],
+        tf.random.experimental.stateless_fold_in(level_seed, len(specs)),
+        minval=0,
+        maxval=len(specs),
+        dtype=tf.int32,
+    )
     branches = [lambda spec=spec: add_noise_tf(clean, spec, level_seed, pixel_seed) for spec in specs]
     return tf.switch_case(choice, branches)
 

@@ -1,7 +1,7 @@
 """What `denoise train` is asked to do, and the checks it passes before TensorFlow is imported or data is read.
 
 Kept free of TensorFlow (and of NumPy) so that a mistyped option costs a fraction of a second, not the seconds of
-TensorFlow's import and the minutes of reading a dataset; training.py does the work.
+TensorFlow's import and the minutes of reading a dataset; trainer.py does the work.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Training: fit a model on noisy batches (noisy_batches.py), validate every epoch, keep the best, checkpoint, resume.
+"""Training: fit a model on noisy batches (batches.py), validate every epoch, keep the best, checkpoint, resume.
 
 Each epoch ends with a validation pass on a fixed, seeded noisy copy of the validation images; the best model so
 far is saved atomically to the output path and a resumable checkpoint (model + optimizer state) beside it, so an
@@ -25,24 +25,23 @@ from denoise.datasets import Dataset, LoadRequest, load_dataset
 from denoise.errors import DatasetError, TrainingError, UsageError
 from denoise.evaluation import noisy_copies, psnr
 from denoise.inference.denoiser import Denoiser
+from denoise.inference.settings import RunSettings
 from denoise.interrupts import stop_on_ctrl_c
-from denoise.nn.losses import loss_function
-from denoise.nn.model_files import read_metadata
 from denoise.nn.architectures import (
     build_model,
     is_impulse_model,
-    load_model,
     model_channels,
-    remove_unfinished_saves,
-    save_model,
     size_multiple,
     transfer_weights,
     with_bfloat16_compute,
     with_weights_in,
 )
+from denoise.nn.losses import loss_function
+from denoise.nn.model_files import read_metadata
+from denoise.nn.saving import load_model, remove_unfinished_saves, save_model
 from denoise.noise.specs import SALT_AND_PEPPER
-from denoise.training.batches import make_pipeline
 from denoise.runtime import resolve_precision
+from denoise.training.batches import make_pipeline
 from denoise.training.config import TrainConfig, check_config, checkpoint_path
 
 __all__ = ["EpochReport", "TrainConfig", "TrainResult", "checkpoint_path", "train"]
@@ -317,7 +316,7 @@ class _EpochEnd(keras.callbacks.Callback):
         if not clean:
             return float("nan"), float("nan"), False
         if self._denoiser is None:  # one Denoiser for the whole run, so its traced graphs are reused every epoch
-            self._denoiser = Denoiser(self.model)
+            self._denoiser = Denoiser(self.model, RunSettings(precision="float32"))  # the model's own arithmetic
         denoised = self._denoiser(noisy)
         return (float(np.mean([psnr(c, n) for c, n in zip(clean, noisy)])),
                 float(np.mean([psnr(c, d) for c, d in zip(clean, denoised)])), is_collapsed(clean, denoised))

@@ -1,22 +1,18 @@
-"""`denoise train`, `denoise eval`, `denoise datasets` and `denoise info`: models and the data they learn from."""
+"""`denoise train`: train a model, or fine-tune one, on clean images with noise added on the fly."""
+
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from denoise.cli.common import (
-    EXIT_FAILED_FILES,
     EXIT_INTERRUPTED,
     ChannelsOption,
     DatasetOption,
-    EnsembleOption,
-    NoiseOption,
     PathOption,
-    PrecisionOption,
     ThreadsOption,
     TrainNoiseOption,
     app,
@@ -152,107 +148,3 @@ def _print_epoch(report) -> None:
     what = f"epoch {report.epoch}/{report.epochs}  loss {report.loss:.5f}" if report.epoch else "starting model"
     typer.echo(f"{what}  validation PSNR: noisy {report.noisy_psnr:.2f} dB -> denoised {report.denoised_psnr:.2f} dB"
                f"  [{report.seconds:.0f}s]{mark}")
-
-
-@app.command("eval")
-def evaluate(
-    model: Annotated[Path, typer.Argument(help="The model to evaluate: a .keras file, or a shipped model's name "
-                                               "(gaussian-gray, gaussian-colour, impulse-gray).")],
-    dataset: DatasetOption = "folder",
-    path: PathOption = None,
-    noise: NoiseOption = "gaussian:25",
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Evaluate at most this many images.")] = None,
-    channels: ChannelsOption = None,
-    seed: int = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print per-image scores as JSON.")] = False,
-    precision: PrecisionOption = "auto",
-    ensemble: EnsembleOption = 1,
-) -> None:
-    """Print PSNR and SSIM of the noisy input and of the model's output on a dataset's images."""
-    from denoise.datasets import LoadRequest, get_plugin, load_dataset
-    from denoise.nn.model_files import read_metadata
-
-    model = resolve_model(model)
-    try:  # checked before TensorFlow's import
-        read_metadata(model)
-        get_plugin(dataset)
-        if path is not None and not path.exists():
-            raise DenoiseError(f"--path {path} does not exist. Give the folder (or file) the dataset lies in.")
-    except DenoiseError as exc:
-        fail(str(exc))
-    start_tensorflow()
-    from denoise.evaluation import evaluate as run_evaluation
-    from denoise.inference.denoiser import load_denoiser
-
-    try:
-        denoiser = load_denoiser(model, precision=precision, ensemble=ensemble)
-        request = LoadRequest(path=path, patch_size=None, validation_fraction=1.0, channels=channels, seed=seed,
-                              limit=limit)
-        data = load_dataset(dataset, request)
-        images = list(data.validation)[:limit]
-        report = run_evaluation(denoiser, images, noise, seed=seed, names=list(data.validation_names)[:limit])
-    except DenoiseError as exc:
-        fail(str(exc))
-    if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
-        return
-    s = report.summary()
-    typer.echo(f"{s['count']} images, noise {s['noise']}, model {model}")
-    typer.echo(f"  noisy input : PSNR {s['noisy_psnr']:6.2f} dB   SSIM {s['noisy_ssim']:.4f}")
-    typer.echo(f"  denoised    : PSNR {s['denoised_psnr']:6.2f} dB   SSIM {s['denoised_ssim']:.4f}")
-
-
-@app.command()
-def datasets() -> None:
-    """List the installed dataset loaders: name, package, version, and whether they load."""
-    from denoise.datasets import find_plugins
-
-    plugins = find_plugins()
-    broken = 0
-    typer.echo(f"{'name':<16} {'package':<20} {'version':<10} status")
-    for plugin in plugins:
-        try:
-            status = "ok  " + plugin.describe()
-        except DenoiseError as exc:
-            status, broken = f"BROKEN: {exc}", broken + 1
-        typer.echo(f"{plugin.name:<16} {plugin.package:<20} {plugin.version:<10} {status}")
-    if broken:
-        raise typer.Exit(EXIT_FAILED_FILES)
-
-
-@app.command()
-def compact(
-    model: Annotated[Path, typer.Argument(help="The .keras model to copy.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the compact copy (.keras).")],
-) -> None:
-    """Copy a model with its weights stored as float16: half the file size, outputs within 0.1 of an 8-bit level.
-
-    denoise loads such files back into float32 (or bfloat16, see --precision) to run them. The shipped models
-    are stored this way.
-    """
-    start_tensorflow()
-    from denoise.nn.model_files import check_model_file_name
-    from denoise.nn.architectures import load_model, save_model, with_weights_in
-
-    try:
-        check_model_file_name(out)
-        keras_model, metadata = load_model(model)
-        save_model(with_weights_in(keras_model, "float16"), out, {**metadata, "stored_as": "float16"})
-    except DenoiseError as exc:
-        fail(str(exc))
-    typer.echo(f"Wrote {out} ({out.stat().st_size / 1e6:.1f} MB, from {model.stat().st_size / 1e6:.1f} MB)")
-
-
-@app.command()
-def info(model: Annotated[Path, typer.Argument(help="A .keras model file, or a shipped model's name.")]) -> None:
-    """Show what a model is and how it was trained (reads its metadata; no TensorFlow needed)."""
-    from denoise.nn.model_files import describe_model_file
-
-    try:
-        lines = describe_model_file(resolve_model(model))
-    except DenoiseError as exc:
-        fail(str(exc))
-    for line in lines:
-        typer.echo(line)
-
-

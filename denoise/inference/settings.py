@@ -1,0 +1,46 @@
+"""How a model runs on images: one typed object holding every default of `denoise run`'s model options.
+
+The CLI's options, the library and the benchmarks all build a RunSettings, so a default is decided here and only
+described elsewhere. NumPy-free and TensorFlow-free, so the CLI can show these defaults in --help for free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_TILE = 1024  # core size in pixels; a 1024 + 2*64 tile of the default model needs a few hundred MB
+# bfloat16 convolutions (oneDNN) need more memory per pixel: a 50 MP photo peaked at 2328 MiB with 1024 px tiles
+# against 1975 MiB in float32, and at 1999-2005 MiB with 768 px tiles (docs/performance.md).
+BFLOAT16_TILE = 768
+DEFAULT_MARGIN = 64
+# Pixels per model call: one default tile (1152 x 1152 with its margins), or many small images at once. The model
+# needs about 100 bytes of activations per pixel, so this is what keeps a run of big photos under 2 GB.
+MAX_BATCH_PIXELS = 1_400_000
+# A self-ensemble averages the model over up to 8 flips and transposes of each image (the symmetries of a square),
+# one model run each (orientations.py).
+MAX_ENSEMBLE = 8
+DEFAULT_PRECISION = "auto"  # bfloat16 where the CPU computes it natively, else float32 (runtime.resolve_precision)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How to run a model: tiling, memory per call, arithmetic and the flip ensemble."""
+
+    tile: int | None = None  # core side of a tile; None: DEFAULT_TILE, or BFLOAT16_TILE in bfloat16
+    margin: int = DEFAULT_MARGIN  # context around each tile's core, wider than the model's receptive field
+    max_batch_pixels: int = MAX_BATCH_PIXELS
+    # A caller that owns its arrays (denoise run) lets a lone large image be cleaned in place, band by band,
+    # instead of beside a second full-size float copy: on a 50 MP colour photo that saves about 500 MB.
+    reuse_input: bool = False
+    precision: str = DEFAULT_PRECISION  # "float32", "bfloat16" or "auto"
+    ensemble: int = 1  # average the outputs of this many orientations of each image (N times the time)
+
+    def __post_init__(self):
+        if not 1 <= self.ensemble <= MAX_ENSEMBLE:
+            raise ValueError(f"ensemble must be from 1 to {MAX_ENSEMBLE}, not {self.ensemble}")
+        if self.margin < 0 or self.max_batch_pixels < 1 or (self.tile is not None and self.tile < 1):
+            raise ValueError(f"tile, margin and max_batch_pixels must be positive: {self}")
+
+    def tile_for(self, precision: str) -> int:
+        """The tile core side for a resolved precision ("float32" or "bfloat16")."""
+        return self.tile or (BFLOAT16_TILE if precision == "bfloat16" else DEFAULT_TILE)

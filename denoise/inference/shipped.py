@@ -1,0 +1,86 @@
+"""Which shipped model cleans which image: by the kind of noise, told or detected, and the image's channel count.
+
+Nothing here imports TensorFlow until an image is cleaned, so `denoise run` can check the installation first.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from denoise.errors import ModelError
+from denoise.inference.channels import as_hwc
+from denoise.inference.settings import RunSettings
+from denoise.nn.model_files import WEIGHTS_FOLDER
+from denoise.noise.detection import detect_noise_kind
+from denoise.noise.specs import CAMERA, GAUSSIAN, SALT_AND_PEPPER
+
+# The shipped models, by kind of noise and number of colour channels; each has a model card beside it. The Gaussian
+# and impulse ones are grayscale models: colour images go through them as three gray planes (opponent planes for the
+# Gaussian model, the channels for the impulse one), which measured better on CSet5 than the colour models tried so
+# far for white noise (docs/model-search.md). Colour photos get a Gaussian model better at light noise, which their
+# opponent planes carry; gray images keep one that changes clean images less (its card says why). Camera noise is
+# correlated across the channels, so its model sees all three at once; gray images go through it as three equal
+# channels.
+DEFAULT_MODELS = {
+    (GAUSSIAN, 1): "gaussian-gray.keras",
+    (GAUSSIAN, 3): "gaussian-colour.keras",  # a gray model too, cleaning opponent planes (channels.colour_space_for)
+    (SALT_AND_PEPPER, 1): "impulse-gray.keras",
+    (SALT_AND_PEPPER, 3): "impulse-gray.keras",
+    (CAMERA, 1): "camera-colour.keras",
+    (CAMERA, 3): "camera-colour.keras",
+}
+
+
+def default_model_path(channels: int, noise_kind: str = GAUSSIAN) -> Path:
+    """The shipped model for a kind of noise and 1-channel (grayscale) or 3-channel (colour) images."""
+    path = WEIGHTS_FOLDER / DEFAULT_MODELS[(noise_kind, 1 if channels == 1 else 3)]
+    if not path.is_file():
+        raise ModelError(
+            f"The default model {path.name} is missing from this installation ({WEIGHTS_FOLDER}). "
+            "Reinstall denoise, or pass a model you trained with --model."
+        )
+    return path
+
+
+def check_installation() -> None:
+    """ModelError naming the first shipped model that is missing, before any file is read."""
+    for kind, channels in DEFAULT_MODELS:
+        default_model_path(channels, kind)
+
+
+class DefaultDenoiser:
+    """Cleans each image with the shipped model for its kind of noise, told or detected (detection.detect_noise_kind).
+
+    Each model is loaded the first time an image needs it, so a folder without impulse noise never loads that model.
+    `kinds` counts the images cleaned per kind of noise, for the summary of a run.
+    """
+
+    def __init__(self, noise_kind: str | None = None, settings: RunSettings | None = None):
+        check_installation()  # a broken installation fails here, before any file is read
+        self.noise_kind = noise_kind  # None: detect per image
+        self.settings = settings or RunSettings()
+        self.kinds: dict[str, int] = defaultdict(int)
+        self._by_path: dict = {}
+
+    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        groups = defaultdict(list)  # model file -> indices of the images it cleans
+        for index, image in enumerate(images):
+            image = as_hwc(image)
+            kind = self.noise_kind or detect_noise_kind(image)
+            self.kinds[kind] += 1
+            groups[default_model_path(image.shape[-1], kind)].append(index)
+        results: list[np.ndarray | None] = [None] * len(images)
+        for path, indices in groups.items():
+            for index, output in zip(indices, self._denoiser(path)([images[i] for i in indices])):
+                results[index] = output
+        return results
+
+    def _denoiser(self, path: Path):
+        if path not in self._by_path:
+            from denoise.inference.denoiser import load_denoiser
+
+            self._by_path[path] = load_denoiser(path, self.settings)
+        return self._by_path[path]
