@@ -128,6 +128,7 @@ def test_noise_rejects_a_bad_spec():
     assert result.exit_code == 2 and "gaussian:25" in result.output
 
 
+@pytest.mark.slow
 def test_train_eval_info_on_a_folder(tmp_path):
     write_image_folder(tmp_path / "clean", 8, size=(48, 48))
     (tmp_path / "clean" / "broken.png").write_bytes(b"not a png")

@@ -35,6 +35,7 @@ def test_weights_stay_small():
     assert total <= 20_000_000
 
 
+@pytest.mark.slow
 def test_run_with_the_default_models_cleans_the_samples(tmp_path):
     noisy = tmp_path / "noisy"
     shutil.copytree(SAMPLES / "noisy", noisy)
@@ -60,6 +61,7 @@ def impulse_folder(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("noise_option", [[], ["--noise", "salt-and-pepper"]])
 def test_run_cleans_salt_and_pepper_with_the_impulse_model(impulse_folder, tmp_path, noise_option):
     out = tmp_path / "out"
@@ -91,6 +93,7 @@ def test_run_refuses_noise_together_with_model(impulse_folder, tmp_path):
     assert result.exit_code == 2 and "--noise" in result.output
 
 
+@pytest.mark.slow
 def test_the_gray_default_model_cleans_colour_photos_better_in_the_opponent_colour_space():
     from denoise.inference.denoiser import Denoiser, load_denoiser
 

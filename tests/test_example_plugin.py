@@ -74,6 +74,7 @@ def test_cli_lists_the_installed_plugin(site):
 
 # Written against the `denoise train` options of denoise/cli/train.py: --dataset, --arch, --epochs, --batch-size,
 # --patch-size, --noise and --out. If those are renamed, update this command (and docs/plugins.md).
+@pytest.mark.slow
 def test_cli_trains_on_the_installed_plugin(site, tmp_path):
     out = tmp_path / "m.keras"
     args = ["--dataset", "stripes", "--arch", "conv", "--epochs", "1", "--batch-size", "8", "--patch-size", "16"]

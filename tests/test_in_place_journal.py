@@ -12,6 +12,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from factories import write_image_folder
 from PIL import Image
 from typer.testing import CliRunner
@@ -119,6 +120,7 @@ def _command(source, model_file, *extra):
             "--batch-size", "1", "-q", *map(str, extra)]
 
 
+@pytest.mark.slow
 def test_an_in_place_run_killed_midway_is_finished_by_a_rerun_without_cleaning_any_file_twice(tmp_path,
                                                                                               model_file):
     source, reference = tmp_path / "photos", tmp_path / "reference"

@@ -44,6 +44,7 @@ def test_validation_images_take_the_mixed_specs_in_turn():
     assert spreads[0] < 1 and spreads[2] < 1 and 20 < spreads[1] < 40 and 20 < spreads[3] < 40
 
 
+@pytest.mark.slow
 def test_a_model_trained_on_a_mix_records_it(tmp_path):
     from denoise.training.config import TrainConfig
     from denoise.training.trainer import train

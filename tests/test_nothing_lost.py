@@ -111,6 +111,7 @@ def _wait_for_first_output(process, out, timeout=120):
     raise AssertionError(f"no output appeared before the run ended (exit code {process.poll()})")
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_only_whole_files_and_a_rerun_finishes_the_rest(tmp_path, model_file):
     source, out = tmp_path / "photos", tmp_path / "photos-denoised"
     write_image_folder(source, IMAGES, size=(160, 160), channels=3)
@@ -142,6 +143,7 @@ def test_a_killed_run_leaves_only_whole_files_and_a_rerun_finishes_the_rest(tmp_
         np.testing.assert_array_equal(_pixels(out / path.name), _pixels(path))
 
 
+@pytest.mark.slow
 def test_writes_past_the_file_size_limit_fail_per_file_and_leave_nothing_half_written(tmp_path, model_file):
     source, out = tmp_path / "photos", tmp_path / "clean"
     write_image_folder(source, 2, size=(320, 320), channels=3, suffix=".bmp")  # 300 kB each: over the limit

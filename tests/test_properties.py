@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -41,6 +42,7 @@ def _whole(image):
     return output
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(tile=st.integers(16, 64), margin=st.integers(SMALLEST_EXACT_MARGIN, 80), short=st.integers(1, 100),
        extra=st.integers(1, 60), tall=st.booleans(), seed=st.integers(0, 2**32 - 1))

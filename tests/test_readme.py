@@ -98,6 +98,7 @@ def workspace(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("readme")  # the commands build on each other's files: one worker runs them in order
 @pytest.mark.parametrize("args", readme_commands(), ids=lambda args: " ".join(args)[:70])
 def test_readme_command_works_as_written(workspace, monkeypatch, args):

@@ -30,6 +30,7 @@ def test_usable_cores_is_at_least_one():
     assert usable_cores() >= 1
 
 
+@pytest.mark.slow
 def test_start_tensorflow_sizes_its_thread_pools_before_any_op_runs():
     import subprocess
     import sys

@@ -37,6 +37,7 @@ def _wait_for_outputs(process, out, count=2, timeout=120):
     raise AssertionError(f"no output appeared before the run ended (exit code {process.poll()})")
 
 
+@pytest.mark.slow
 def test_ctrl_c_prints_the_summary_writes_the_report_and_exits_130(tmp_path, model_file):
     source, out, report = tmp_path / "photos", tmp_path / "photos-denoised", tmp_path / "report.json"
     write_image_folder(source, IMAGES, size=(128, 128), channels=3)

@@ -175,6 +175,7 @@ RETRACING = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_tensorflow_warnings_are_silenced_unless_denoise_debug_asks_for_them():
     environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
     quiet = subprocess.run([sys.executable, "-c", RETRACING], capture_output=True, text=True, timeout=120,

@@ -30,6 +30,7 @@ def tiny_run(dataset, path, out, arch, noise, **changes):
     return train(TrainConfig(**settings))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("noise", ["gaussian:25", "salt-and-pepper:0.2"])
 @pytest.mark.parametrize("arch", ARCHS)
 def test_every_architecture_trains_on_28x28_digits_with_every_noise(digits, tmp_path, arch, noise):
@@ -40,6 +41,7 @@ def test_every_architecture_trains_on_28x28_digits_with_every_noise(digits, tmp_
     assert metadata["architecture"] == arch and metadata["noise"] == noise
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ARCHS)
 def test_every_architecture_trains_on_a_folder_with_patches_off_the_model_grid(tmp_path, arch):
     write_image_folder(tmp_path / "clean", 4, size=(45, 45))
@@ -47,6 +49,7 @@ def test_every_architecture_trains_on_a_folder_with_patches_off_the_model_grid(t
     assert result.epochs_done == 1 and np.isfinite(result.best_psnr)
 
 
+@pytest.mark.slow
 def test_fashion_mnist_trains_the_default_architecture(digits, tmp_path):
     result = tiny_run("fashion-mnist", digits, tmp_path / "m.keras", None, "gaussian:0-50", depth=3)
     assert result.epochs_done == 1
@@ -60,6 +63,7 @@ def digit_set(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["unet", "conv"])
 def test_the_default_and_conv_learn_digits_instead_of_a_constant_image(digit_set, tmp_path, arch):
     """The seed's sigmoid autoencoder put out a black image on MNIST (9.8 dB against the noisy input's 17-23 dB).

@@ -94,6 +94,7 @@ def test_an_unusable_or_existing_out_exits_2_before_tensorflow(tmp_path, clean_f
         assert "--overwrite" in result.stderr
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_an_existing_model_once_an_epoch_finished(tmp_path, clean_folder, model_file):
     before = digest(model_file)
     result = runner.invoke(app, ["train", "--path", str(clean_folder), "--out", str(model_file), "--overwrite",
@@ -103,6 +104,7 @@ def test_overwrite_replaces_an_existing_model_once_an_epoch_finished(tmp_path, c
     assert load_model(model_file)[1]["epochs"] == 1
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_the_first_epoch_keeps_the_old_model_and_suggests_a_command_that_works(
         tmp_path, clean_folder, model_file):
     before = digest(model_file)
@@ -126,6 +128,7 @@ def test_ctrl_c_in_the_first_epoch_keeps_the_old_model_and_suggests_a_command_th
     assert digest(model_file) != before
 
 
+@pytest.mark.slow
 def test_an_init_from_model_is_validated_first_and_kept_unless_training_beats_it(tmp_path, clean_folder):
     def config(out, **changes):
         settings = dict(dataset="folder", data_path=clean_folder, noise=parse_noise("gaussian:25"), out=out,

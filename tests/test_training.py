@@ -70,6 +70,7 @@ def config_for(folder, out, **changes):
     return TrainConfig(**settings)
 
 
+@pytest.mark.slow
 def test_training_learns_to_denoise_and_keeps_the_best_model(clean_folder, tmp_path):
     out = tmp_path / "model.keras"
     reports = []
@@ -84,6 +85,7 @@ def test_training_learns_to_denoise_and_keeps_the_best_model(clean_folder, tmp_p
     assert checkpoint_path(out).exists()
 
 
+@pytest.mark.slow
 def test_resume_continues_the_epoch_count(clean_folder, tmp_path):
     out = tmp_path / "model.keras"
     train(config_for(clean_folder, out, epochs=1, steps_per_epoch=3))
@@ -98,6 +100,7 @@ def _policies(model) -> set[str]:
     return {layer.dtype_policy.name for layer in model.layers if layer.weights}
 
 
+@pytest.mark.slow
 def test_bfloat16_training_learns_saves_a_float32_model_and_resumes_in_bfloat16(clean_folder, tmp_path):
     out = tmp_path / "model.keras"
     config = config_for(clean_folder, out, noise=parse_noise("gaussian:50"), steps_per_epoch=40,
@@ -126,6 +129,7 @@ def test_psnr_loss_is_each_patchs_error_in_db():
                                rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_training_with_the_psnr_loss_learns_and_resumes(clean_folder, tmp_path):
     out = tmp_path / "model.keras"
     config = config_for(clean_folder, out, noise=parse_noise("gaussian:50"), loss="psnr", steps_per_epoch=40)
@@ -147,6 +151,7 @@ def test_resume_without_a_checkpoint_is_a_usage_error(clean_folder, tmp_path):
         train(config_for(clean_folder, tmp_path / "m.keras", resume=True))
 
 
+@pytest.mark.slow
 def test_interrupt_leaves_the_best_model_behind(clean_folder, tmp_path):
     out = tmp_path / "model.keras"
 
@@ -159,6 +164,7 @@ def test_interrupt_leaves_the_best_model_behind(clean_folder, tmp_path):
     assert metadata["epochs"] == 1
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_a_clear_message(clean_folder, tmp_path):
     with pytest.raises(TrainingError, match="NaN"):
         train(config_for(clean_folder, tmp_path / "m.keras", learning_rate=1e30, steps_per_epoch=5))
@@ -169,6 +175,7 @@ def test_model_file_name_must_end_in_keras(clean_folder, tmp_path):
         train(config_for(clean_folder, tmp_path / "model.h5"))
 
 
+@pytest.mark.slow
 def test_distributed_training_runs_on_two_logical_cpu_devices(clean_folder, tmp_path):
     """MirroredStrategy over two logical CPUs, in a subprocess: logical devices must be set before TF starts."""
     code = f"""
@@ -191,6 +198,7 @@ assert len(tf.distribute.MirroredStrategy().extended.worker_devices) == 2
     assert metadata["train_config"]["distribute"] is True and model.count_params() > 0
 
 
+@pytest.mark.slow
 def test_fine_tuning_starts_from_the_given_model(clean_folder, tmp_path):
     first = tmp_path / "first.keras"
     train(config_for(clean_folder, first, width=6, epochs=1, steps_per_epoch=2))
@@ -212,6 +220,7 @@ def test_fine_tuning_refuses_another_architecture_than_the_starting_models(clean
         train(config_for(clean_folder, tmp_path / "t.keras", arch="unet", init_from=first))
 
 
+@pytest.mark.slow
 def test_fine_tuning_refuses_a_model_for_other_channels(clean_folder, tmp_path):
     first = tmp_path / "first.keras"
     train(config_for(clean_folder, first, epochs=1, steps_per_epoch=1))
@@ -240,6 +249,7 @@ def test_crop_size_larger_than_the_patches_is_a_usage_error(clean_folder, tmp_pa
         train(config_for(clean_folder, tmp_path / "m.keras", crop_size=64))
 
 
+@pytest.mark.slow
 def test_salt_and_pepper_training_keeps_uncorrupted_pixels(clean_folder, tmp_path):
     out = tmp_path / "impulse.keras"
     train(config_for(clean_folder, out, noise=parse_noise("salt-and-pepper:0.2"), epochs=1, steps_per_epoch=2))
@@ -254,6 +264,7 @@ def test_salt_and_pepper_training_keeps_uncorrupted_pixels(clean_folder, tmp_pat
     assert not np.array_equal(output[~uncorrupted], image[~uncorrupted])
 
 
+@pytest.mark.slow
 def test_an_impulse_model_can_start_from_a_gaussian_one(clean_folder, tmp_path):
     gaussian = tmp_path / "gaussian.keras"
     train(config_for(clean_folder, gaussian, epochs=1, steps_per_epoch=2))
@@ -267,6 +278,7 @@ def test_an_impulse_model_can_start_from_a_gaussian_one(clean_folder, tmp_path):
             np.testing.assert_allclose(after, before, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_resume_never_replaces_a_best_model_newer_than_the_checkpoint(clean_folder, tmp_path):
     # As a kill between an epoch's two saves leaves it: the best model is one epoch ahead of the checkpoint.
     out = tmp_path / "model.keras"

@@ -38,6 +38,7 @@ def saved_epochs(path):
         return 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_stopped_training_leaves_a_usable_model_and_resumes(tmp_path, stop):
     write_image_folder(tmp_path / "clean", 8, size=(48, 48))
