@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from denoise.batch.plan import shard_jobs
 from denoise.batch.runner import clean_images, plan_outputs
 from denoise.cli import app
-from denoise.cli.run import seeded_noise
+from denoise.cli.noise import seeded_noise
 from denoise.evaluation import psnr
 from denoise.noise.specs import add_noise, parse_noise
 

@@ -4,6 +4,7 @@ import sys
 
 # Importing the command modules registers their commands, in this order in --help: run, noise, then the rest.
 from denoise.cli import run  # noqa: F401  isort: skip
+from denoise.cli import noise  # noqa: F401  isort: skip
 from denoise.cli import train  # noqa: F401  isort: skip
 from denoise.cli import evaluate  # noqa: F401  isort: skip
 from denoise.cli import info  # noqa: F401  isort: skip

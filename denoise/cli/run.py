@@ -1,12 +1,9 @@
-"""`denoise run` and `denoise noise`: clean (or add noise to) a file or a folder tree, file by file."""
+"""`denoise run`: clean a file or a folder tree, file by file, with the shipped models or the user's own."""
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,10 +11,7 @@ import typer
 
 from denoise.batch.settings import DEFAULT_BATCH_SIZE
 from denoise.cli.common import (
-    EXIT_FAILED_FILES,
-    EXIT_INTERRUPTED,
     EnsembleOption,
-    NoiseOption,
     PrecisionOption,
     ThreadsOption,
     app,
@@ -27,9 +21,18 @@ from denoise.cli.common import (
     shard_option,
     size_option,
 )
+from denoise.cli.progress import (
+    by_type,
+    common_output,
+    convert_hint,
+    finish_run,
+    run_with_progress,
+    unfinished,
+    write_report,
+)
 from denoise.errors import DenoiseError
 from denoise.inference.settings import BFLOAT16_TILE, DEFAULT_TILE, RunSettings
-from denoise.noise.specs import CAMERA_KINDS, GAUSSIAN, parse_noise_kind
+from denoise.noise.specs import GAUSSIAN, parse_noise_kind
 from denoise.runtime import start_tensorflow
 
 
@@ -151,12 +154,12 @@ def run(
     except DenoiseError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
-        _finish_run(_unfinished(jobs), report, jobs, started)
+        finish_run(unfinished(jobs), report, jobs, started)
     if not quiet:
         typer.echo(f"cleaning on {_device(denoiser, precision, threads)}", err=True)
     buffer = plan.buffer_bytes if plan else DEFAULT_BUFFER_BYTES
     writers = min(DEFAULT_WRITERS, 2 * threads)
-    summary = _run_with_progress(
+    summary = run_with_progress(
         jobs,
         sizes(),
         lambda progress, measured: clean_images(
@@ -173,7 +176,7 @@ def run(
         "denoising",
     )
     _say_detected_noise(denoiser, noise_kind)
-    _finish_run(summary, report, jobs, started)
+    finish_run(summary, report, jobs, started)
 
 
 def _plan_run(source: Path, out: Path | None, in_place: bool, shard: tuple[int, int] | None):
@@ -186,7 +189,7 @@ def _plan_run(source: Path, out: Path | None, in_place: bool, shard: tuple[int, 
     if not readable:
         unread = [job for job in jobs if job.unread]
         found = (
-            f" It holds {len(unread)} of other types: {_by_type(unread)}; {_convert_hint(unread)}." if unread else ""
+            f" It holds {len(unread)} of other types: {by_type(unread)}; {convert_hint(unread)}." if unread else ""
         )
         raise UsageError(f"No images found in {source} (PNG, JPEG, TIFF, BMP or WebP).{found}")
     if shard is not None:
@@ -208,7 +211,7 @@ def _check_writable(jobs, source: Path, out: Path | None, in_place: bool, report
                     "writable, or write the cleaned files elsewhere with --out."
                 )
     elif jobs:
-        folder = _common_output(jobs)
+        folder = common_output(jobs)
         problem = check_writable_folder(folder)
         if problem:
             option = "--out" if out is not None else f"the default output folder beside {source} (--out)"
@@ -238,7 +241,7 @@ def _nothing_in_shard(shard: tuple[int, int], total: int, source: Path, report: 
 
     index, count = shard
     typer.echo(f"shard {index}/{count} holds none of the {total} images in {source}; nothing to do", err=True)
-    _write_report(RunSummary(), report)
+    write_report(RunSummary(), report)
 
 
 def _in_background(work):
@@ -269,12 +272,6 @@ def _measure(jobs, overwrite: bool):
     return measure(jobs, overwrite)
 
 
-def _unfinished(jobs):
-    from denoise.batch.runner import RunSummary
-
-    return RunSummary.unfinished(jobs)
-
-
 def _device(denoiser, precision: str, threads: int) -> str:
     """Where the model runs and in what arithmetic (the shipped models load lazily, so theirs is resolved here)."""
     from denoise.runtime import describe_device, resolve_precision
@@ -303,195 +300,3 @@ def _say_detected_noise(denoiser, noise_kind: str | None) -> None:
     if noise_kind is None and set(kinds) - {GAUSSIAN}:
         counts = ", ".join(f"{count} as {kind}" for kind, count in sorted(kinds.items()))
         typer.echo(f"noise detected per image: {counts} (--noise chooses one for all)", err=True)
-
-
-def _run_with_progress(jobs, sizes, work, quiet: bool, label: str):
-    """Run `work(progress_callback, sizes)` under a bar counting megapixels; failures are printed as they happen.
-
-    Counting pixels rather than files keeps the ETA right from the first image on folders of mixed sizes. Ctrl-C
-    ends the work early; the summary then lists the files not cleaned as unfinished.
-    """
-    from tqdm import tqdm
-
-    from denoise.batch.runner import Interrupted
-
-    megapixels = {job.source: size.pixels / 1e6 for job, size in zip(jobs, sizes)}
-    total = sum(megapixels.values())
-    digits = 1 if total >= 10 else 3  # a folder of thumbnails would otherwise show 0.0/0.0 MP
-    bar_format = (
-        f"{{desc}}: {{percentage:3.0f}}%|{{bar}}| {{n:.{digits}f}}/{{total:.{digits}f}} MP "
-        "[{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]"
-    )
-    with tqdm(total=total, unit="MP", desc=label, disable=quiet, file=sys.stderr, bar_format=bar_format) as bar:
-        finished = 0
-
-        def progress(result):
-            nonlocal finished
-            finished += 1
-            bar.set_postfix_str(f"{finished}/{len(jobs)} files", refresh=False)
-            bar.update(megapixels.get(result.source, 0.0))
-            if result.status == "failed":
-                # Reasons usually name the file already; name it when one does not.
-                named = str(result.source) in result.reason
-                bar.write(f"failed: {result.reason if named else f'{result.source}: {result.reason}'}", file=sys.stderr)
-
-        try:
-            return work(progress, sizes)
-        except Interrupted as stop:
-            return stop.summary
-        except KeyboardInterrupt:
-            return _unfinished(jobs)
-
-
-def _finish_run(summary, report: Path | None, jobs, started: float, cleaning: bool = True) -> None:
-    """Print the summary line (and the files skipped for their type, and when cleaning those left unchanged), write
-    the report, exit with the right code."""
-    from denoise.batch.runner import TYPE_NOT_READ
-
-    _list_unread(summary.skipped(TYPE_NOT_READ))
-    if cleaning:
-        _list_unchanged(summary.unchanged)
-    typer.echo(_summary_line(summary, jobs, time.monotonic() - started, cleaning), err=True)
-    if summary.interrupted:
-        typer.echo(
-            "interrupted: files already written are whole; run the same command again to finish the rest", err=True
-        )
-    _write_report(summary, report)
-    if summary.interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
-    if not summary.ok:
-        raise typer.Exit(EXIT_FAILED_FILES)
-
-
-def _summary_line(summary, jobs, seconds: float, cleaning: bool = True) -> str:
-    """E.g. '5 done, 2 skipped (2 outputs exist, --overwrite redoes them), 0 failed in 12.3 s (1.42 MP/s); outputs
-    under DIR'."""
-    from denoise.batch.runner import CLEANED_IN_PLACE, OUTPUT_EXISTS, TYPE_NOT_READ
-
-    counts = summary.counts
-    why = []
-    if summary.skipped(OUTPUT_EXISTS):
-        why.append(f"{len(summary.skipped(OUTPUT_EXISTS))} outputs exist, --overwrite redoes them")
-    if summary.skipped(CLEANED_IN_PLACE):
-        why.append(f"{len(summary.skipped(CLEANED_IN_PLACE))} already cleaned in place, --overwrite cleans them again")
-    unread = summary.skipped(TYPE_NOT_READ)
-    if unread:
-        why.append(f"{len(unread)} of types denoise does not read: {_by_type(unread)}; {_convert_hint(unread)}")
-    because = f" ({'; '.join(why)})" if why else ""
-    unchanged = len(summary.unchanged) if cleaning else 0
-    done = f"{counts['done']} done" + (f" ({unchanged} of them unchanged: no noise found)" if unchanged else "")
-    line = f"{done}, {counts['skipped']} skipped{because}, {counts['failed']} failed"
-    if summary.interrupted:
-        line = f"interrupted: {line}, {counts['unfinished']} unfinished"
-    rate = summary.pixels_done / 1e6 / seconds if seconds > 0 else 0.0
-    line += f" in {seconds:.1f} s ({rate:.3g} MP/s)"
-    return line + (f"; outputs under {_common_output(jobs)}" if jobs else "")
-
-
-def _by_type(items) -> str:
-    """'2 .heic, 1 .nef' from jobs or results whose source files denoise does not read."""
-    counts = Counter(item.source.suffix.lower() for item in items)
-    return ", ".join(f"{count} {suffix}" for suffix, count in counts.most_common())
-
-
-def _convert_hint(items) -> str:
-    from denoise.batch.plan import UNREAD_TYPES
-
-    raw = any(UNREAD_TYPES.get(item.source.suffix.lower(), ("",))[0] == "a camera raw file" for item in items)
-    return f"{'develop or ' if raw else ''}convert them to PNG, JPEG or TIFF first"
-
-
-def _list_unread(results, shown: int = 5) -> None:
-    # Named one by one, up to a few: a folder of RAW+JPEG pairs would otherwise print a line per photo.
-    for result in results[:shown]:
-        typer.echo(f"skipped: {result.reason}", err=True)
-    if len(results) > shown:
-        typer.echo(
-            f"skipped: {len(results) - shown} more of types denoise does not read (--report lists them all)", err=True
-        )
-
-
-def _list_unchanged(results, shown: int = 5) -> None:
-    """Name the files written with every pixel as it was, so a photo the model saw no noise in is not taken as
-    cleaned."""
-    for result in results[:shown]:
-        typer.echo(
-            f"unchanged: {result.source}: no noise found, its pixels are as they were (if it is noisy, "
-            "choose the model with --noise)",
-            err=True,
-        )
-    if len(results) > shown:
-        typer.echo(f"unchanged: {len(results) - shown} more (--report lists them all)", err=True)
-
-
-def _write_report(summary, report: Path | None) -> None:
-    if report is not None:
-        try:
-            summary.write_report(report)
-        except DenoiseError as exc:
-            fail(str(exc))
-
-
-def _common_output(jobs) -> Path:
-    return Path(os.path.commonpath([str(job.output.parent) for job in jobs]))
-
-
-@app.command()
-def noise(
-    source: Annotated[Path, typer.Argument(help="A clean image or folder tree.", exists=True)],
-    out: Annotated[Path, typer.Argument(help="Where the noisy copies go (mirrors the input tree).")],
-    noise: NoiseOption = "gaussian:25",
-    seed: Annotated[
-        int,
-        typer.Option(
-            help="The same seed and file (by its path relative to SOURCE) give the same "
-            "noise, whatever else is in the folder."
-        ),
-    ] = 0,
-    overwrite: Annotated[bool, typer.Option(help="Redo outputs that already exist.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
-) -> None:
-    """Write noisy copies of clean images (to try denoise out, or to evaluate it on your own files)."""
-    from denoise.batch.runner import clean_images, measure, plan_outputs
-
-    started = time.monotonic()
-    try:
-        jobs = plan_outputs(source, out)
-    except DenoiseError as exc:
-        fail(str(exc))
-    if not any(not job.unread for job in jobs):
-        fail(f"No images found in {source} (PNG, JPEG, TIFF, BMP or WebP).")
-    if noise.kind in CAMERA_KINDS:
-        start_tensorflow()  # camera noise runs the camera's pipeline in TensorFlow: load it quietly, once
-    summary = _run_with_progress(
-        jobs,
-        measure(jobs, overwrite),
-        lambda progress, sizes: clean_images(
-            jobs, seeded_noise(noise, seed), overwrite=overwrite, progress=progress, sizes=sizes
-        ),
-        quiet,
-        "adding noise",
-    )
-    _finish_run(summary, None, jobs, started, cleaning=False)
-
-
-def seeded_noise(spec, seed: int):
-    """A transform adding noise to each image from its own generator, seeded by (seed, its relative path).
-
-    One generator shared across files would hand each file whatever draws came next: the noise would depend on the
-    order, the batch size and thread timing. Per file it depends on nothing else.
-    """
-    import numpy as np
-
-    from denoise.batch.plan import stable_hash
-    from denoise.batch.runner import takes_names
-    from denoise.noise.specs import add_noise
-
-    @takes_names
-    def add(images, names):
-        return [
-            add_noise(image, spec, np.random.default_rng([seed % 2**64, stable_hash(name)]))
-            for image, name in zip(images, names)
-        ]
-
-    return add
