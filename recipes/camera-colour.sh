@@ -5,6 +5,7 @@
 set -euo pipefail
 data=${1:?give the data folder}; work=${2:?give a scratch folder}
 photos="$work/camera-photos"
+source "$(dirname "$0")/train-stage.sh"  # train OUT OPTION...: a new run, or --resume of it
 
 # The clean side: detailed colour photos shrunk 2-4x with a box filter, which removes their own noise, sharpening
 # and JPEG traces (TRAINING-SETS.md asks for it), beside CBSD432 as it is.
@@ -20,18 +21,16 @@ noise=camera:0-1+camera-jpeg:0-1+gaussian:0-50
 # with the MSE loss (the PSNR loss from scratch stayed at the identity: 27.56 dB in and out after 500 steps).
 # The shipped model's stage 1 was stopped after epoch 21 of 26 (its best, 30.66 dB) to leave time for stage 2.
 stage1="$work/camera-stage1.keras"
-resume=(); [ -e "${stage1%.keras}.resume.keras" ] && resume=(--resume)
-denoise train --dataset folder --path "$photos" --channels 3 --noise "$noise" --arch unet --width 24 --depth 3 \
+train "$stage1" --dataset folder --path "$photos" --channels 3 --noise "$noise" --arch unet --width 24 --depth 3 \
   --loss mse --clean-fraction 0.05 --patch-size 144 --crop-size 128 --batch-size 8 \
-  --epochs 26 --steps-per-epoch 500 --learning-rate 1e-3 --seed 15 --out "$stage1" "${resume[@]}"
+  --epochs 26 --steps-per-epoch 500 --learning-rate 1e-3 --seed 15
 
 # Stage 2: fine-tuned with the PSNR loss (each patch's error in dB), which weighs light noise, where real photos
 # are, as much as heavy; the same seed keeps the same validation images.
 stage2="$work/camera-stage2.keras"
-resume=(); [ -e "${stage2%.keras}.resume.keras" ] && resume=(--resume)
-denoise train --dataset folder --path "$photos" --channels 3 --noise "$noise" --init-from "$stage1" \
+train "$stage2" --dataset folder --path "$photos" --channels 3 --noise "$noise" --init-from "$stage1" \
   --loss psnr --clean-fraction 0.05 --patch-size 144 --crop-size 128 --batch-size 8 \
-  --epochs 6 --steps-per-epoch 500 --learning-rate 1e-4 --seed 15 --out "$stage2" "${resume[@]}"
+  --epochs 6 --steps-per-epoch 500 --learning-rate 1e-4 --seed 15
 
 # Weights stored as float16 (half the size; computed in float32).
 denoise compact "$stage2" --out "$work/camera-colour.keras"

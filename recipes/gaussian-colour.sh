@@ -15,12 +15,7 @@ data=${1:?give the data folder}; work=${2:?give a scratch folder}
 mkdir -p "$work"
 train400="$data/train400"
 
-# train OUT OPTION...: a new run writing OUT, or --resume of the run that wrote it.
-train() {
-  local out=$1; shift
-  local resume=(); [ -e "${out%.keras}.resume.keras" ] && resume=(--resume)
-  denoise train "$@" --out "$out" "${resume[@]}"
-}
+source "$(dirname "$0")/train-stage.sh"  # train OUT OPTION...: a new run, or --resume of it
 
 # Stage 1: a width-40 U-Net from scratch, MSE, random 128x128 crops of 160x160 patches, batch 8.
 stage1="$work/gaussian-colour-stage1.keras"

@@ -12,12 +12,7 @@ data=${1:?give the data folder}; work=${2:?give a scratch folder}; last=${3:-3}
 mkdir -p "$work"
 train400="$data/train400"
 
-# train OUT OPTION...: a new run writing OUT, or --resume of the run that wrote it.
-train() {
-  local out=$1; shift
-  local resume=(); [ -e "${out%.keras}.resume.keras" ] && resume=(--resume)
-  denoise train "$@" --out "$out" "${resume[@]}"
-}
+source "$(dirname "$0")/train-stage.sh"  # train OUT OPTION...: a new run, or --resume of it
 
 # Stage 1: a width-32 U-Net from scratch, blind Gaussian noise (sigma 0-50 per patch), 64x64 patches on a grid, MSE.
 stage1="$work/gaussian-gray-stage1.keras"

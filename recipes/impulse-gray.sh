@@ -14,15 +14,15 @@ mkdir -p "$work"
 
 # The starting model: stages 1 and 2 of the Gaussian gray model (resumed, or nothing to do, when already made).
 "$(dirname "$0")/gaussian-gray.sh" "$data" "$work" 2
+source "$(dirname "$0")/train-stage.sh"  # train OUT OPTION...: a new run, or --resume of it
 stage2="$work/gaussian-gray-stage2.keras"
 
 # A salt-and-pepper --noise makes train build the impulse layers (FillImpulses before the network, KeepUncorrupted
 # after it); --init-from a Gaussian model copies its network's weights into them.
 out="$work/impulse-float32.keras"
-resume=(); [ -e "${out%.keras}.resume.keras" ] && resume=(--resume)
-denoise train --dataset folder --path "$data/train400" --channels 1 \
+train "$out" --dataset folder --path "$data/train400" --channels 1 \
   --noise salt-and-pepper:0-0.6 --init-from "$stage2" --patch-size 64 --batch-size 32 \
-  --epochs 120 --steps-per-epoch 100 --learning-rate 5e-4 --seed 0 --out "$out" "${resume[@]}"
+  --epochs 120 --steps-per-epoch 100 --learning-rate 5e-4 --seed 0
 
 # Weights stored as float16 (half the size; computed in float32).
 denoise compact "$out" --out "$work/impulse-gray.keras"
