@@ -135,7 +135,7 @@ def child(args) -> None:
                 "first_output_at": first[0],
                 "peak_rss_mib": peak,
                 # A grayscale model cleans each colour channel on its own: three runs per RGB pixel.
-                "flops_per_pixel": flops_per_pixel(denoiser.model) * 3 // denoiser.channels,
+                "flops_per_pixel": flops_per_pixel(denoiser.model) * 3 // denoiser.channel_path.channels,
             }
         )
     )
