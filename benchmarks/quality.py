@@ -6,7 +6,8 @@ run through the code `denoise run` uses (batch.plan.plan_outputs + batch.runner.
 inference.denoiser.Denoiser).
 Seconds per megapixel are file in to file out (read, denoise, write), the median over images. Usage:
 
-    python benchmarks/quality.py --clean ../shared/data/set12 --noise gaussian:25 --tune /tmp/tune-gray
+    python benchmarks/quality.py --clean ../shared/data/set12 --noise gaussian:25 \
+        --tune ../shared/data/train400 --tune-count 8
 """
 
 from __future__ import annotations
