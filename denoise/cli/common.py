@@ -96,9 +96,9 @@ NoiseOption = Annotated[
 ]
 # Typer takes the parser's result as it is: a NoiseSpec, or a NoiseMix of several specs joined by '+'.
 TrainNoiseOption = Annotated[
-    NoiseSpec, typer.Option(parser=checked(parse_noise_mix), metavar="SPEC[+SPEC...]", help=(
+    Optional[NoiseSpec], typer.Option(parser=checked(parse_noise_mix), metavar="SPEC[+SPEC...]", help=(
         f"Noise to add, e.g. {NOISE_EXAMPLES}. Several specs joined by '+' are mixed: each batch draws one of them, "
-        "e.g. camera-jpeg:0-1+gaussian:0-50."))
+        "e.g. camera-jpeg:0-1+gaussian:0-50. Default: gaussian:0-50; none with --target self."))
 ]
 DatasetOption = Annotated[str, typer.Option("--dataset", "-d", help="A dataset loader; see `denoise datasets`.")]
 ThreadsOption = Annotated[Optional[int], typer.Option(

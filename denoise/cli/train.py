@@ -21,8 +21,9 @@ from denoise.cli.common import (
     same_command,
 )
 from denoise.errors import DenoiseError
+from denoise.noise.specs import parse_noise_mix
 from denoise.runtime import start_tensorflow
-from denoise.training.config import DEFAULT_LEARNING_RATE, FINE_TUNE_LEARNING_RATE
+from denoise.training.config import DEFAULT_LEARNING_RATE, DEFAULT_NOISE, FINE_TUNE_LEARNING_RATE
 
 
 @app.command()
@@ -30,7 +31,11 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the trained model (.keras).")],
     dataset: DatasetOption = "folder",
     path: PathOption = None,
-    noise: TrainNoiseOption = "gaussian:0-50",
+    noise: TrainNoiseOption = None,
+    target: Annotated[str, typer.Option(help=(
+        "clean (default): the images are clean and --noise is added to them. self: the images are noisy photos "
+        "with no clean twins; the model learns their noise from them alone (Neighbor2Neighbor), e.g. to adapt a "
+        "shipped model to one camera with --init-from."))] = "clean",
     arch: Annotated[Optional[str], typer.Option(
         help="unet (default; with --init-from: that model's), conv (no skips) or dense (784-32-784 for "
              "28x28).")] = None,
@@ -79,8 +84,10 @@ def train(
         crop_size=crop_size, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_schedule=lr_schedule,
         loss=loss, clean_fraction=clean_fraction, validation_fraction=validation_fraction, seed=seed, limit=limit,
         resume=resume, overwrite=overwrite, init_from=init_from and resolve_model(init_from),
-        precision=precision, distribute=distribute,
+        precision=precision, distribute=distribute, target=target,
     )
+    if config.noise is None and target == "clean":
+        config.noise = parse_noise_mix(DEFAULT_NOISE)
     try:  # every option is checked before TensorFlow's import (seconds) and the dataset's reading (minutes)
         check_config(config)
         get_plugin(dataset)
@@ -98,7 +105,8 @@ def train(
     if result.interrupted:
         typer.echo(_interrupted_message(result, config), err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
-    best = f", best validation PSNR {result.best_psnr:.2f} dB" if result.best_psnr is not None else ""
+    measure = "PSNR" if config.target == "clean" else "self-supervised score"
+    best = f", best validation {measure} {result.best_psnr:.2f} dB" if result.best_psnr is not None else ""
     typer.echo(f"Done: {result.epochs_done} epochs{best}, model at {out}")
 
 
@@ -106,6 +114,9 @@ def _interrupted_message(result, config) -> str:
     """What an interrupted run left, and the command that goes on from there."""
     from denoise.training.config import checkpoint_path
 
+    if config.target == "self" and result.epochs_done > 0:
+        return (f"Interrupted after {result.epochs_done} epochs; the best model so far is at {config.out}. Continue "
+                f"from it with --init-from {config.out} and another --out.")
     # A checkpoint of this run, or of the run it resumes: not one an interrupted --overwrite run has not replaced yet.
     if checkpoint_path(config.out).exists() and (config.resume or result.epochs_done > 0):
         command = same_command(add=["--resume"], drop=["--resume", "--overwrite"])
@@ -127,7 +138,8 @@ def _model_problems(result) -> list[str]:
                 "Train longer, with a smaller --batch-size or another --learning-rate, or try --arch unet."]
     if best.denoised_psnr < best.noisy_psnr:
         return [f"the model kept at {result.out} is worse than its noisy input ({best.denoised_psnr:.2f} against "
-                f"{best.noisy_psnr:.2f} dB on the validation images). Train longer or try --arch unet."]
+                f"{best.noisy_psnr:.2f} dB, {best.measure}, on the validation images). Train longer or try "
+                "--arch unet."]
     return []
 
 
@@ -146,5 +158,6 @@ def _print_epoch(report) -> None:
     mark = "  (best, saved)" if report.best else ""
     mark += "  [output is a constant image]" if report.collapsed else ""
     what = f"epoch {report.epoch}/{report.epochs}  loss {report.loss:.5f}" if report.epoch else "starting model"
-    typer.echo(f"{what}  validation PSNR: noisy {report.noisy_psnr:.2f} dB -> denoised {report.denoised_psnr:.2f} dB"
+    typer.echo(f"{what}  validation {report.measure}: noisy {report.noisy_psnr:.2f} dB -> denoised "
+               f"{report.denoised_psnr:.2f} dB"
                f"  [{report.seconds:.0f}s]{mark}")

@@ -82,3 +82,49 @@ class KeepUncorrupted(layers.Layer):
     def call(self, inputs):
         noisy, estimate = inputs
         return keras.ops.where(_extreme(noisy), estimate, noisy)
+
+
+# Layers of the self-supervised training graph (training/self_supervised.py). They never appear in a saved denoiser.
+@keras.saving.register_keras_serializable(package="denoise")
+class PickFromCells(layers.Layer):
+    """In every 2x2 cell of an image, the one pixel a one-hot choice names: (N,H,W,C), (N,H/2,W/2,4,1) -> (N,H/2,W/2,C).
+
+    The cell's pixels are numbered row by row (0 top left, 3 bottom right), as space_to_depth orders them.
+    """
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        image, choice = inputs
+        cells = tf.nn.space_to_depth(image, 2)
+        shape = tf.shape(cells)
+        cells = tf.reshape(cells, tf.stack([shape[0], shape[1], shape[2], 4, image.shape[-1]]))
+        return tf.reduce_sum(cells * tf.cast(choice, cells.dtype), axis=3)
+
+    def compute_output_shape(self, input_shape):
+        image, _ = input_shape
+        half = [None if size is None else size // 2 for size in image[1:3]]
+        return (image[0], *half, image[3])
+
+
+@keras.saving.register_keras_serializable(package="denoise")
+class StopGradient(layers.Layer):
+    """Its input, as a constant to the optimizer: the network's view of the whole image in Neighbor2Neighbor's
+    regulariser must not be trained towards it."""
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        return tf.stop_gradient(inputs)
+
+
+@keras.saving.register_keras_serializable(package="denoise")
+class Scale(layers.Layer):
+    """Its input times the square root of a weight that training may change between steps (not by gradient), so a
+    mean squared error on its output is weighted by that weight: Neighbor2Neighbor's regulariser, ramped up."""
+
+    def build(self, input_shape):
+        self.weight = self.add_weight(name="weight", shape=(), initializer="zeros", trainable=False)
+
+    def call(self, inputs):
+        return inputs * keras.ops.sqrt(keras.ops.cast(self.weight, inputs.dtype))

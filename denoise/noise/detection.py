@@ -204,6 +204,11 @@ def _sigma_between_extremes(planes: list[np.ndarray]) -> float:
     return residual_sigma(residual)
 
 
+def plane_sigma(plane: np.ndarray) -> float:
+    """The sigma (0-255 scale) of the white noise in a float HxW plane in [0, 1], robust to edges and texture."""
+    return residual_sigma(_residual(plane))
+
+
 def residual_sigma(residuals: np.ndarray) -> float:
     """The white-noise sigma (0-255 scale) behind residuals of _residual: robust, so edges and texture barely count."""
     return float(robust_sigma(residuals) / np.sqrt(1.25) * 255.0)

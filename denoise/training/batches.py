@@ -23,24 +23,30 @@ def make_pipeline(images: np.ndarray, noise: NoiseSpec | NoiseMix, batch_size: i
     size_multiple (a U-Net's downsampling grid), as inference pads images, so 28x28 digits train a U-Net too.
     With a NoiseMix, each batch draws one of its specs (add_mixed_noise_tf).
     """
-    clean = tf.data.Dataset.from_tensor_slices(images)
-    clean = clean.shuffle(min(len(images), 20_000), seed=seed, reshuffle_each_iteration=True).repeat()
+    steps = patch_batches(images, batch_size, seed, first_step, crop_size)
+    if size_multiple > 1:
+        steps = steps.map(lambda batch, step: (pad_to_multiple(batch, size_multiple), step),
+                          num_parallel_calls=tf.data.AUTOTUNE)
+    pairs = steps.map(
+        lambda batch, step: _noisy_pair(batch, tf.stack([tf.cast(seed, tf.int64), step]), noise, clean_fraction),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return pairs.prefetch(tf.data.AUTOTUNE)
+
+
+def patch_batches(images: np.ndarray, batch_size: int, seed: int, first_step: int = 0, crop_size: int | None = None):
+    """(batch, step) pairs: shuffled uint8 patches, cropped at random positions, numbered by training step."""
+    patches = tf.data.Dataset.from_tensor_slices(images)
+    patches = patches.shuffle(min(len(images), 20_000), seed=seed, reshuffle_each_iteration=True).repeat()
     if crop_size is not None and crop_size < max(images.shape[1:3]):
         def random_crop(patch, draw):  # draw k's seed (seed, -1 - k) never equals a step's noise seed (seed, k)
             seeds = tf.stack([tf.cast(seed, tf.int64), -1 - draw])
             return tf.image.stateless_random_crop(patch, [crop_size, crop_size, images.shape[-1]], seeds)
 
         draws = tf.data.Dataset.counter(start=first_step * batch_size)
-        clean = tf.data.Dataset.zip((clean, draws)).map(random_crop, num_parallel_calls=tf.data.AUTOTUNE)
-    clean = clean.batch(batch_size, drop_remainder=True)
-    if size_multiple > 1:
-        clean = clean.map(lambda batch: pad_to_multiple(batch, size_multiple), num_parallel_calls=tf.data.AUTOTUNE)
-    steps = tf.data.Dataset.counter(start=first_step)
-    pairs = tf.data.Dataset.zip((clean, steps)).map(
-        lambda batch, step: _noisy_pair(batch, tf.stack([tf.cast(seed, tf.int64), step]), noise, clean_fraction),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    return pairs.prefetch(tf.data.AUTOTUNE)
+        patches = tf.data.Dataset.zip((patches, draws)).map(random_crop, num_parallel_calls=tf.data.AUTOTUNE)
+    patches = patches.batch(batch_size, drop_remainder=True)
+    return tf.data.Dataset.zip((patches, tf.data.Dataset.counter(start=first_step)))
 
 
 def pad_to_multiple(batch, multiple: int):

@@ -19,6 +19,10 @@ ARCHITECTURES = ("unet", "conv", "dense")
 LOSSES = ("mse", "psnr")
 LR_SCHEDULES = ("cosine", "constant")
 CHANNEL_COUNTS = (1, 3)
+# What the model learns to give back: the clean images the loader read (noise added on the fly), or, with "self",
+# the images as they are, noisy, through Neighbor2Neighbor (self_supervised.py); no clean image is needed.
+TARGETS = ("clean", "self")
+DEFAULT_NOISE = "gaussian:0-50"
 DEFAULT_LEARNING_RATE = 1e-3
 # Fine-tuning a trained model at the rate that trains one from scratch undoes what it knew: the shipped gray model
 # fell from 30.57 to 27.05 dB in its first epoch at 1e-3. The README's fine-tuning recipe measures this rate.
@@ -30,7 +34,7 @@ class TrainConfig:
     """Everything `denoise train` needs; stored in the model's metadata so a run can be reproduced."""
 
     dataset: str
-    noise: NoiseSpec | NoiseMix  # a mix: each batch draws one of its specs
+    noise: NoiseSpec | NoiseMix | None  # a mix: each batch draws one of its specs; None with target "self"
     out: Path
     data_path: Path | None = None
     arch: str | None = None  # None: the --init-from model's architecture, else "unet"
@@ -53,6 +57,7 @@ class TrainConfig:
     overwrite: bool = False  # replace an existing `out` (once this run has a model to put there)
     init_from: Path | None = None  # start from this model's weights (fine-tuning) with a fresh optimizer
     precision: str = "float32"  # or "bfloat16" / "auto": convolutions compute in bfloat16 (weights stay float32)
+    target: str = "clean"  # or "self": learn from the noisy images alone (TARGETS)
     distribute: bool = False  # mirror the model over every GPU (or every logical device) of this machine
 
     @property
@@ -83,11 +88,28 @@ def check_config(config: TrainConfig) -> None:
 def _check_choices(config: TrainConfig) -> None:
     for option, value, choices in (("--arch", config.arch, ARCHITECTURES), ("--loss", config.loss, LOSSES),
                                    ("--lr-schedule", config.lr_schedule, LR_SCHEDULES),
-                                   ("--precision", config.precision, PRECISIONS)):
+                                   ("--precision", config.precision, PRECISIONS), ("--target", config.target, TARGETS)):
         if value is not None and value not in choices:
             raise UsageError(f"Unknown {option} {value!r}. Choose one of: {', '.join(choices)}.")
+    _check_target(config)
     if config.channels is not None and config.channels not in CHANNEL_COUNTS:
         raise UsageError(f"--channels {config.channels} is not possible: give 1 (grayscale) or 3 (colour).")
+
+
+def _check_target(config: TrainConfig) -> None:
+    if config.target == "clean" and config.noise is None:
+        raise UsageError(f"Give --noise, the noise to add to the clean images (e.g. {DEFAULT_NOISE}).")
+    if config.target != "self":
+        return
+    if config.noise is not None:
+        raise UsageError("--noise adds noise to clean images; --target self learns the noise the images already "
+                         "carry. Leave out --noise.")
+    if config.resume:
+        raise UsageError("--resume does not continue a --target self run; continue from its best model with "
+                         "--init-from OUT (a fresh optimizer) and a new --out.")
+    if config.clean_fraction or config.loss != "mse" or config.arch in ("dense",):
+        raise UsageError("--target self trains a convolutional model (unet or conv) with the mse loss and no "
+                         "--clean-fraction; leave those options out.")
 
 
 def _check_sizes(config: TrainConfig) -> None:

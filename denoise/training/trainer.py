@@ -43,10 +43,19 @@ from denoise.noise.specs import SALT_AND_PEPPER
 from denoise.runtime import resolve_precision
 from denoise.training.batches import make_pipeline
 from denoise.training.config import TrainConfig, check_config, checkpoint_path
+from denoise.training.self_supervised import (
+    RampUp,
+    check_noisy_images,
+    make_self_supervised_pipeline,
+    neighbour_training_model,
+    self_supervised_scores,
+    validation_halves,
+)
 
 __all__ = ["EpochReport", "TrainConfig", "TrainResult", "checkpoint_path", "train"]
 # An output whose pixels vary this little, relative to the clean image's, has collapsed to a constant image.
 COLLAPSED_CONTRAST = 0.1
+SELF_SUPERVISED_NOISE = "self: the noise of the training images"  # a model's "noise" when it learnt from them
 FINE_TUNE_WARMUP_STEPS = 200  # at most; a quarter of the run when it is shorter
 
 @dataclass
@@ -61,6 +70,7 @@ class EpochReport:
     best: bool
     seconds: float
     collapsed: bool = False  # the outputs are (nearly) constant images: the model learnt to ignore its input
+    measure: str = "PSNR"  # or, training on noisy images alone, the self-supervised score (self_supervised.py)
 
 
 @dataclass
@@ -91,17 +101,19 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
         raise UsageError(f"--crop-size {config.crop_size} is larger than the training images "
                          f"({train_images.shape[1]}x{train_images.shape[2]}); give a smaller one.")
     steps = config.steps_per_epoch or max(1, len(train_images) // config.batch_size)
+    warning = check_noisy_images(train_images) if config.target == "self" else None
+    if warning and on_start is not None:
+        on_start(f"warning: {warning}")
 
     # Variables made inside a MirroredStrategy's scope are copied to every device and kept in step by fit().
     with (tf.distribute.MirroredStrategy() if config.distribute else tf.distribute.get_strategy()).scope():
         model, start_epoch, best = _model_to_train(config, channels, train_images.shape[1], steps)
+        fitted = model if config.target == "clean" else _self_supervised(model, config, steps)
 
     remove_unfinished_saves(config.out)  # a killed run's half-written saves (the checkpoint's temps match too)
-    validation = _validation_set(data.validation, config, fixed_size=model.input_shape[1:3])
-    pipeline = make_pipeline(train_images, config.noise, config.batch_size, config.seed, start_epoch * steps,
-                             crop_size=config.crop_size, clean_fraction=config.clean_fraction,
-                             size_multiple=size_multiple(model))
-    saver = _EpochEnd(config, validation, data.notes, channels, best, on_epoch, start_epoch)
+    validation = _validation_set(data.validation, config, model)
+    pipeline = _pipeline(train_images, config, start_epoch * steps, size_multiple(model))
+    saver = _EpochEnd(config, validation, data.notes, channels, best, on_epoch, start_epoch, network=model)
     result = TrainResult(config.out, start_epoch, best, dataset_notes=data.notes)
     if on_start is not None:
         on_start(_start_line(config, model, train_images.shape, steps, len(validation[0]), start_epoch))
@@ -110,8 +122,9 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
             if config.init_from is not None and start_epoch == 0:
                 saver.validate_starting_model(model)
             if not saver.stop_requested:
-                model.fit(pipeline, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
-                          callbacks=[saver], shuffle=False, verbose=0)
+                callbacks = [saver] if fitted is model else [saver, RampUp(fitted, config.epochs * steps)]
+                fitted.fit(pipeline, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
+                           callbacks=callbacks, shuffle=False, verbose=0)
     except KeyboardInterrupt:
         saver.stop.set()
     result.interrupted = saver.stop_requested
@@ -141,7 +154,7 @@ def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
         model, state = load_model(resume_from, compile=True)
         return model, int(state["epochs"]), _best_so_far(state, config.out)
     # Salt-and-pepper models fill in and replace only pure black and white values (see layers.FillImpulses).
-    impulse = config.noise.specs[0].kind == SALT_AND_PEPPER  # never mixed with other noise (NoiseMix)
+    impulse = config.noise is not None and config.noise.specs[0].kind == SALT_AND_PEPPER  # never in a NoiseMix
     start = _starting_model(config, channels) if config.init_from is not None else None
     if start is not None and is_impulse_model(start) == impulse:
         model = start
@@ -154,6 +167,21 @@ def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
         model = with_bfloat16_compute(model)
     model.compile(optimizer=_optimizer(config, steps), loss=loss_function(config.loss), jit_compile=False)
     return model, 0, None
+
+
+def _self_supervised(network, config: TrainConfig, steps: int):
+    """The Neighbor2Neighbor graph around the network, compiled: its two errors, the second ramped up (RampUp)."""
+    fitted = neighbour_training_model(network)
+    fitted.compile(optimizer=_optimizer(config, steps), loss=["mse", "mse"], jit_compile=False)
+    return fitted
+
+
+def _pipeline(images: np.ndarray, config: TrainConfig, first_step: int, multiple: int):
+    if config.target == "self":
+        return make_self_supervised_pipeline(images, config.batch_size, config.seed, first_step,
+                                             crop_size=config.crop_size, size_multiple=multiple)
+    return make_pipeline(images, config.noise, config.batch_size, config.seed, first_step, crop_size=config.crop_size,
+                         clean_fraction=config.clean_fraction, size_multiple=multiple)
 
 
 def _best_so_far(checkpoint_state: dict, out: Path) -> float | None:
@@ -234,12 +262,16 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
                                                   warmup_steps=warmup)
 
 
-def _validation_set(images, config: TrainConfig, fixed_size=(None, None)) -> tuple[list, list]:
-    """Clean validation images and one fixed, seeded noisy copy of each, the same every epoch.
+def _validation_set(images, config: TrainConfig, model) -> tuple[list, list]:
+    """Clean validation images and one fixed, seeded noisy copy of each, the same every epoch; with target "self",
+    fixed neighbour sub-images of the noisy validation images instead (self_supervised.validation_halves).
 
     A model that takes one size only (dense) is validated on the centre of each image at that size.
     """
+    fixed_size = model.input_shape[1:3]
     clean = [np.asarray(image, dtype=np.float32) / 255.0 for image in images]
+    if config.target == "self":
+        return validation_halves(clean, config.seed + 1, size_multiple(model)), []
     if fixed_size[0] is not None:
         clean = [_centre(image, *fixed_size) for image in clean if min(image.shape[:2]) >= max(fixed_size)]
     return clean, noisy_copies(clean, config.noise, seed=config.seed + 1)
@@ -263,8 +295,10 @@ def _centre(image: np.ndarray, height: int, width: int) -> np.ndarray:
 class _EpochEnd(keras.callbacks.Callback):
     """Keras callback: validates, saves the best model and a resumable checkpoint, reports, watches for NaN."""
 
-    def __init__(self, config, validation, notes, channels, best, on_epoch, start_epoch: int = 0):
+    def __init__(self, config, validation, notes, channels, best, on_epoch, start_epoch: int = 0, network=None):
+        """network: the model saved and validated, when Keras fits a graph around it (target "self")."""
         super().__init__()
+        self.network = network
         self.config, self.validation, self.notes, self.channels = config, validation, notes, channels
         self.best, self.on_epoch, self.history = best, on_epoch, []
         self.last_epoch, self.diverged, self.started = start_epoch, False, time.monotonic()
@@ -278,7 +312,7 @@ class _EpochEnd(keras.callbacks.Callback):
 
     def validate_starting_model(self, model) -> None:
         """Score the --init-from model before any step and keep it at --out: training must beat it to replace it."""
-        self.set_model(model)
+        self.network = model
         self._finish_epoch(0, float("nan"), save_checkpoint=False)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -299,12 +333,13 @@ class _EpochEnd(keras.callbacks.Callback):
         self.last_epoch = epoch
         if improved:
             self.best = denoised_psnr
-            self.save(self.model, self.config.out, epoch, denoised_psnr)
+            self.save(self.network, self.config.out, epoch, denoised_psnr)
             self.saved = True
-        if save_checkpoint:
-            self.save(self.model, checkpoint_path(self.config.out), epoch, denoised_psnr, include_optimizer=True)
+        if save_checkpoint and self.config.target == "clean":  # a "self" graph is not saved: --init-from goes on
+            self.save(self.network, checkpoint_path(self.config.out), epoch, denoised_psnr, include_optimizer=True)
+        measure = "PSNR" if self.config.target == "clean" else "self-supervised score"
         report = EpochReport(epoch, self.config.epochs, loss, noisy_psnr, denoised_psnr, improved,
-                             time.monotonic() - self.started, collapsed)
+                             time.monotonic() - self.started, collapsed, measure)
         self.history.append(report)
         self.started = time.monotonic()
         if self.on_epoch:
@@ -316,7 +351,9 @@ class _EpochEnd(keras.callbacks.Callback):
         if not clean:
             return float("nan"), float("nan"), False
         if self._denoiser is None:  # one Denoiser for the whole run, so its traced graphs are reused every epoch
-            self._denoiser = Denoiser(self.model, RunSettings(precision="float32"))  # the model's own arithmetic
+            self._denoiser = Denoiser(self.network, RunSettings(precision="float32"))  # the model's own arithmetic
+        if self.config.target == "self":  # clean holds the fixed neighbour halves of the noisy images
+            return (*self_supervised_scores(self._denoiser, clean), False)
         denoised = self._denoiser(noisy)
         return (float(np.mean([psnr(c, n) for c, n in zip(clean, noisy)])),
                 float(np.mean([psnr(c, d) for c, d in zip(clean, denoised)])), is_collapsed(clean, denoised))
@@ -330,18 +367,19 @@ class _EpochEnd(keras.callbacks.Callback):
 
     def metadata(self, epochs: int, validation_psnr: float | None) -> dict:
         config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.config).items()}
-        config["noise"] = str(self.config.noise)  # asdict made the spec or mix a dict; its text is what parses back
+        # asdict made the spec or mix a dict; its text is what parses back
+        config["noise"] = None if self.config.noise is None else str(self.config.noise)
         config["learning_rate"] = self.config.rate  # the default resolved, so the card shows what ran
         return {
             "format": 1,
             "denoise_version": __version__,
             "architecture": self.config.arch,
             "channels": self.channels,
-            "noise": str(self.config.noise),
+            "noise": str(self.config.noise) if self.config.noise is not None else SELF_SUPERVISED_NOISE,
             "dataset": self.config.dataset,
             "dataset_notes": self.notes,
             "epochs": epochs,
-            "validation_psnr": validation_psnr,
+            "validation_psnr": validation_psnr,  # with target "self": the self-supervised score
             "best_validation_psnr": self.best,
             "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "train_config": config,
