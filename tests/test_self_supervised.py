@@ -1,11 +1,15 @@
 """`denoise train --target self`: learning a denoiser from noisy images alone (Neighbor2Neighbor)."""
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
 from factories import smooth_image
 from PIL import Image
+from typer.testing import CliRunner
 
+from denoise.cli import app
 from denoise.errors import DatasetError, UsageError
 from denoise.evaluation import psnr
 from denoise.inference.denoiser import load_denoiser
@@ -103,3 +107,36 @@ def test_clean_images_get_a_warning_and_too_few_pixels_an_error_naming_the_minim
 def test_options_that_cannot_work_with_target_self_are_refused_before_any_work(tmp_path, changes, named):
     with pytest.raises(UsageError, match=named):
         check_config(config_for(tmp_path, tmp_path / "m.keras", **changes))
+
+
+def write_twins(folder, count: int = 2):
+    clean, noisy = clean_and_noisy(count, 96, seed=80)
+    for side, images in (("clean", [np.round(c * 255).astype(np.uint8) for c in clean]), ("noisy", noisy)):
+        (folder / side).mkdir(parents=True)
+        for index, image in enumerate(images):
+            Image.fromarray(image[..., 0]).save(folder / side / f"twin{index}.png")
+    return folder
+
+
+@pytest.mark.slow
+def test_the_shipped_model_adapts_to_a_noisy_folder_with_psnr_reported_on_clean_twins(noisy_folder, tmp_path):
+    twins = write_twins(tmp_path / "twins")
+    out = tmp_path / "adapted.keras"
+    result = CliRunner().invoke(app, [
+        "train", "--dataset", "folder", "--path", str(noisy_folder), "--channels", "1", "--target", "self",
+        "--init-from", "gaussian-gray", "--validation-path", str(twins), "--patch-size", "64", "--batch-size", "4",
+        "--epochs", "1", "--steps-per-epoch", "5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith(("starting model", "epoch"))]
+    assert lines[0].startswith("starting model") and len(lines) == 2  # the shipped model is scored first
+    assert all("self-supervised score" in line for line in lines)
+    # the twins' PSNR is what the line reports: the shipped gray model cleans sigma-25 noise far above the input
+    noisy_db, denoised_db = (float(x) for x in re.findall(r"noisy ([\d.]+) dB -> denoised ([\d.]+) dB", lines[0])[0])
+    assert denoised_db > noisy_db + 5
+    assert load_model(out)[1]["train_config"]["init_from"].endswith("gaussian-gray.keras")
+
+
+def test_twins_without_a_noisy_folder_are_refused_naming_what_is_missing(noisy_folder, tmp_path):
+    (tmp_path / "twins" / "clean").mkdir(parents=True)
+    with pytest.raises(UsageError, match="noisy/"):
+        check_config(config_for(noisy_folder, tmp_path / "m.keras", validation_path=tmp_path / "twins"))

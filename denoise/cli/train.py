@@ -36,6 +36,9 @@ def train(
         "clean (default): the images are clean and --noise is added to them. self: the images are noisy photos "
         "with no clean twins; the model learns their noise from them alone (Neighbor2Neighbor), e.g. to adapt a "
         "shipped model to one camera with --init-from."))] = "clean",
+    validation_path: Annotated[Optional[Path], typer.Option(help=(
+        "With --target self: a folder holding clean/ and noisy/ twins of a few images (same names), to report "
+        "PSNR every epoch beside the self-supervised score and keep the best model by it."))] = None,
     arch: Annotated[Optional[str], typer.Option(
         help="unet (default; with --init-from: that model's), conv (no skips) or dense (784-32-784 for "
              "28x28).")] = None,
@@ -84,7 +87,7 @@ def train(
         crop_size=crop_size, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_schedule=lr_schedule,
         loss=loss, clean_fraction=clean_fraction, validation_fraction=validation_fraction, seed=seed, limit=limit,
         resume=resume, overwrite=overwrite, init_from=init_from and resolve_model(init_from),
-        precision=precision, distribute=distribute, target=target,
+        precision=precision, distribute=distribute, target=target, validation_path=validation_path,
     )
     if config.noise is None and target == "clean":
         config.noise = parse_noise_mix(DEFAULT_NOISE)
@@ -105,7 +108,7 @@ def train(
     if result.interrupted:
         typer.echo(_interrupted_message(result, config), err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
-    measure = "PSNR" if config.target == "clean" else "self-supervised score"
+    measure = result.history[-1].measure if result.history else "PSNR"
     best = f", best validation {measure} {result.best_psnr:.2f} dB" if result.best_psnr is not None else ""
     typer.echo(f"Done: {result.epochs_done} epochs{best}, model at {out}")
 
@@ -158,6 +161,8 @@ def _print_epoch(report) -> None:
     mark = "  (best, saved)" if report.best else ""
     mark += "  [output is a constant image]" if report.collapsed else ""
     what = f"epoch {report.epoch}/{report.epochs}  loss {report.loss:.5f}" if report.epoch else "starting model"
+    if report.self_scores:
+        mark = f"  self-supervised score {report.self_scores[0]:.2f} -> {report.self_scores[1]:.2f} dB" + mark
     typer.echo(f"{what}  validation {report.measure}: noisy {report.noisy_psnr:.2f} dB -> denoised "
                f"{report.denoised_psnr:.2f} dB"
                f"  [{report.seconds:.0f}s]{mark}")

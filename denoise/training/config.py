@@ -58,6 +58,9 @@ class TrainConfig:
     init_from: Path | None = None  # start from this model's weights (fine-tuning) with a fresh optimizer
     precision: str = "float32"  # or "bfloat16" / "auto": convolutions compute in bfloat16 (weights stay float32)
     target: str = "clean"  # or "self": learn from the noisy images alone (TARGETS)
+    # With target "self": a folder with clean/ and noisy/ twins of a few images (same relative paths), to report
+    # PSNR every epoch beside the self-supervised score and keep the best model by it.
+    validation_path: Path | None = None
     distribute: bool = False  # mirror the model over every GPU (or every logical device) of this machine
 
     @property
@@ -100,7 +103,12 @@ def _check_target(config: TrainConfig) -> None:
     if config.target == "clean" and config.noise is None:
         raise UsageError(f"Give --noise, the noise to add to the clean images (e.g. {DEFAULT_NOISE}).")
     if config.target != "self":
+        if config.validation_path is not None:
+            raise UsageError("--validation-path gives clean and noisy twins for --target self; with clean training "
+                             "images, validation uses held-out ones (--validation-fraction).")
         return
+    if config.validation_path is not None:
+        _check_twins(Path(config.validation_path))
     if config.noise is not None:
         raise UsageError("--noise adds noise to clean images; --target self learns the noise the images already "
                          "carry. Leave out --noise.")
@@ -110,6 +118,13 @@ def _check_target(config: TrainConfig) -> None:
     if config.clean_fraction or config.loss != "mse" or config.arch in ("dense",):
         raise UsageError("--target self trains a convolutional model (unet or conv) with the mse loss and no "
                          "--clean-fraction; leave those options out.")
+
+
+def _check_twins(folder: Path) -> None:
+    missing = [name for name in ("clean", "noisy") if not (folder / name).is_dir()]
+    if missing:
+        raise UsageError(f"--validation-path {folder} needs the folders clean/ and noisy/ (a few images and their "
+                         f"noisy twins, under the same names); it has no {' or '.join(m + '/' for m in missing)}.")
 
 
 def _check_sizes(config: TrainConfig) -> None:

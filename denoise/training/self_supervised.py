@@ -133,6 +133,35 @@ def _decibels(mse: float) -> float:
     return float(-10 * np.log10(max(mse, 1e-12)))
 
 
+def read_twins(folder, channels: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(clean, noisy) float HxWxC images from folder/clean and folder/noisy, paired by relative path."""
+    from pathlib import Path
+
+    from denoise.io.images import IMAGE_SUFFIXES, read_image
+
+    folder = Path(folder)
+    names = sorted(path.relative_to(folder / "clean") for path in (folder / "clean").rglob("*")
+                   if path.suffix.lower() in IMAGE_SUFFIXES)
+    unmatched = [str(name) for name in names if not (folder / "noisy" / name).is_file()]
+    if not names or unmatched:
+        raise DatasetError(f"--validation-path {folder}: " + (f"no noisy twin for {', '.join(unmatched[:5])} in "
+                           f"{folder / 'noisy'}" if unmatched else f"no images in {folder / 'clean'}")
+                           + ". Put each clean image and its noisy twin under the same name in clean/ and noisy/.")
+    pairs = [[_as_channels(read_image(folder / side / name).pixels, channels) for side in ("clean", "noisy")]
+             for name in names]
+    for (clean, noisy), name in zip(pairs, names):
+        if clean.shape != noisy.shape:
+            raise DatasetError(f"--validation-path {folder}: {name} is {clean.shape[1]}x{clean.shape[0]} in clean/ "
+                               f"but {noisy.shape[1]}x{noisy.shape[0]} in noisy/. Twins must be the same size.")
+    return [clean for clean, _ in pairs], [noisy for _, noisy in pairs]
+
+
+def _as_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
+    if pixels.shape[-1] == channels:
+        return pixels
+    return pixels.mean(axis=-1, keepdims=True) if channels == 1 else np.repeat(pixels, 3, axis=-1)
+
+
 def check_noisy_images(images: np.ndarray) -> str | None:
     """DatasetError when there are too few pixels to learn from; a warning when the images seem to carry no noise."""
     from denoise.noise.detection import plane_sigma

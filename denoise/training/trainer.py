@@ -48,6 +48,7 @@ from denoise.training.self_supervised import (
     check_noisy_images,
     make_self_supervised_pipeline,
     neighbour_training_model,
+    read_twins,
     self_supervised_scores,
     validation_halves,
 )
@@ -71,6 +72,8 @@ class EpochReport:
     seconds: float
     collapsed: bool = False  # the outputs are (nearly) constant images: the model learnt to ignore its input
     measure: str = "PSNR"  # or, training on noisy images alone, the self-supervised score (self_supervised.py)
+    self_scores: tuple[float, float] | None = None  # the identity's and the model's self-supervised scores, when
+    # PSNR on clean twins (--validation-path) is the measure
 
 
 @dataclass
@@ -271,7 +274,8 @@ def _validation_set(images, config: TrainConfig, model) -> tuple[list, list]:
     fixed_size = model.input_shape[1:3]
     clean = [np.asarray(image, dtype=np.float32) / 255.0 for image in images]
     if config.target == "self":
-        return validation_halves(clean, config.seed + 1, size_multiple(model)), []
+        twins = read_twins(config.validation_path, model.input_shape[-1]) if config.validation_path else ([], [])
+        return validation_halves(clean, config.seed + 1, size_multiple(model)), twins
     if fixed_size[0] is not None:
         clean = [_centre(image, *fixed_size) for image in clean if min(image.shape[:2]) >= max(fixed_size)]
     return clean, noisy_copies(clean, config.noise, seed=config.seed + 1)
@@ -327,7 +331,14 @@ class _EpochEnd(keras.callbacks.Callback):
         self._finish_epoch(epoch + 1, float((logs or {}).get("loss", float("nan"))))
 
     def _finish_epoch(self, epoch: int, loss: float, save_checkpoint: bool = True) -> None:
-        noisy_psnr, denoised_psnr, collapsed = self._validate()
+        measure, self_scores, collapsed = "PSNR", None, False
+        if self.config.target == "self":  # PSNR on the clean twins if given, else the self-supervised score
+            self_scores, twin_psnr = self._self_validate()
+            noisy_psnr, denoised_psnr = twin_psnr or self_scores
+            if twin_psnr is None:
+                measure, self_scores = "self-supervised score", None
+        else:
+            noisy_psnr, denoised_psnr, collapsed = self._validate()
         # Without validation images there is no "best": the newest model is kept.
         improved = self.best is None or not math.isfinite(denoised_psnr) or denoised_psnr > self.best
         self.last_epoch = epoch
@@ -337,9 +348,8 @@ class _EpochEnd(keras.callbacks.Callback):
             self.saved = True
         if save_checkpoint and self.config.target == "clean":  # a "self" graph is not saved: --init-from goes on
             self.save(self.network, checkpoint_path(self.config.out), epoch, denoised_psnr, include_optimizer=True)
-        measure = "PSNR" if self.config.target == "clean" else "self-supervised score"
         report = EpochReport(epoch, self.config.epochs, loss, noisy_psnr, denoised_psnr, improved,
-                             time.monotonic() - self.started, collapsed, measure)
+                             time.monotonic() - self.started, collapsed, measure, self_scores)
         self.history.append(report)
         self.started = time.monotonic()
         if self.on_epoch:
@@ -350,13 +360,27 @@ class _EpochEnd(keras.callbacks.Callback):
         clean, noisy = self.validation
         if not clean:
             return float("nan"), float("nan"), False
-        if self._denoiser is None:  # one Denoiser for the whole run, so its traced graphs are reused every epoch
-            self._denoiser = Denoiser(self.network, RunSettings(precision="float32"))  # the model's own arithmetic
-        if self.config.target == "self":  # clean holds the fixed neighbour halves of the noisy images
-            return (*self_supervised_scores(self._denoiser, clean), False)
-        denoised = self._denoiser(noisy)
+        denoised = self.denoiser(noisy)
         return (float(np.mean([psnr(c, n) for c, n in zip(clean, noisy)])),
                 float(np.mean([psnr(c, d) for c, d in zip(clean, denoised)])), is_collapsed(clean, denoised))
+
+    def _self_validate(self) -> tuple[tuple[float, float], tuple[float, float] | None]:
+        """The self-supervised scores on the neighbour halves of the noisy validation images, and the noisy and
+        denoised PSNR of the clean twins of --validation-path, if given."""
+        halves, (clean, noisy) = self.validation
+        scores = self_supervised_scores(self.denoiser, halves) if halves else (float("nan"), float("nan"))
+        if not clean:
+            return scores, None
+        denoised = self.denoiser(noisy)
+        return scores, (float(np.mean([psnr(c, n) for c, n in zip(clean, noisy)])),
+                        float(np.mean([psnr(c, d) for c, d in zip(clean, denoised)])))
+
+    @property
+    def denoiser(self) -> Denoiser:
+        """One Denoiser for the whole run, so its traced graphs are reused every epoch."""
+        if self._denoiser is None:
+            self._denoiser = Denoiser(self.network, RunSettings(precision="float32"))  # the model's own arithmetic
+        return self._denoiser
 
     def save(self, model, path, epochs, validation_psnr, include_optimizer=False):
         if not include_optimizer and self.config.precision != "float32":

@@ -1,0 +1,84 @@
+"""Self-supervised training (`denoise train --target self`) against supervised training, at equal steps.
+
+Two models of the same architecture train from scratch for the same steps on the same images: one on the clean
+images with fresh Gaussian noise every step (supervised), one on a single fixed noisy copy of each image, never
+seeing a clean one (Neighbor2Neighbor). Both are then scored by `denoise eval` on test images with seeded noise of
+the same sigma. Everything runs through the `denoise` command, as a user would run it:
+
+    python benchmarks/self_supervised.py --train ../shared/data/train400 --test ../shared/data/set12 \\
+        --work /path/to/scratch --sigma 25 --epochs 20 --steps 100
+
+Add --channels 3 (and colour --train/--test folders, e.g. cbsd432 and cset5) for colour. Finished models in --work
+are reused, so a second run only scores them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+
+def denoise(*args: str) -> str:
+    """Run the denoise command; its stdout, or exit with its stderr."""
+    done = subprocess.run(["denoise", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"denoise {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def psnr_of(model: Path, test: Path, noise: str, channels: int) -> tuple[float, float]:
+    """(noisy, denoised) mean PSNR from `denoise eval`."""
+    out = denoise("eval", str(model), "--path", str(test), "--noise", noise, "--channels", str(channels),
+                  "--precision", "float32")
+    noisy = float(re.search(r"noisy input\s*:\s*PSNR\s+([\d.]+)", out).group(1))
+    denoised = float(re.search(r"denoised\s*:\s*PSNR\s+([\d.]+)", out).group(1))
+    return noisy, denoised
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", type=Path, required=True, help="clean training images")
+    parser.add_argument("--test", type=Path, required=True, help="clean test images (noise is added by eval)")
+    parser.add_argument("--work", type=Path, required=True, help="scratch folder: noisy copies and the models")
+    parser.add_argument("--sigma", type=float, default=25)
+    parser.add_argument("--channels", type=int, default=1, choices=(1, 3))
+    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=100, help="steps per epoch")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--patch-size", type=int, default=64)
+    args = parser.parse_args()
+
+    noise = f"gaussian:{args.sigma:g}"
+    args.work.mkdir(parents=True, exist_ok=True)
+    noisy_train = args.work / "noisy-train"
+    if not noisy_train.exists():  # one fixed noisy copy of each training image: all that self-supervision sees
+        denoise("noise", str(args.train), str(noisy_train), "--noise", noise, "--seed", "1", "-q")
+    common = ["--dataset", "folder", "--channels", str(args.channels), "--arch", "unet", "--width", str(args.width),
+              "--depth", "3", "--patch-size", str(args.patch_size), "--batch-size", str(args.batch_size),
+              "--epochs", str(args.epochs), "--steps-per-epoch", str(args.steps), "--seed", "0"]
+    runs = {
+        "supervised (clean targets)": (args.train, ["--noise", noise]),
+        "self-supervised (noisy only)": (noisy_train, ["--target", "self"]),
+    }
+    scores = {}
+    for name, (data, options) in runs.items():
+        model = args.work / f"{'self' if 'self' in name else 'supervised'}-{args.channels}.keras"
+        if not model.exists():
+            denoise("train", "--path", str(data), *common, *options, "--out", str(model))
+        scores[name] = psnr_of(model, args.test, noise, args.channels)
+    print(f"{args.test.name}, {noise}, {args.epochs} x {args.steps} steps of {args.batch_size} "
+          f"{args.patch_size}x{args.patch_size} patches, U-Net width {args.width}; PSNR dB")
+    noisy = next(iter(scores.values()))[0]
+    print(f"  {'noisy input':<30} {noisy:6.2f}")
+    for name, (_, denoised) in scores.items():
+        print(f"  {name:<30} {denoised:6.2f}")
+    gap = scores["supervised (clean targets)"][1] - scores["self-supervised (noisy only)"][1]
+    print(f"  self-supervised trails supervised by {gap:.2f} dB")
+
+
+if __name__ == "__main__":
+    main()
