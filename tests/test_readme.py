@@ -93,6 +93,7 @@ def workspace(tmp_path_factory):
     write_image_folder(root / "clean", 2, size=(40, 40))
     write_image_folder(root / "my_clean_images", 4, size=(136, 136))
     write_image_folder(root / "val", 2, size=(64, 64))
+    noisy_folder(root / "camera_photos", 4, (192, 192), "gaussian:15", channels=3)  # no clean twins
     save_model(tiny_unet(1), root / "my-model.keras", {"architecture": "unet", "channels": 1,
                                                        "noise": "gaussian:0-50"})
     return root
