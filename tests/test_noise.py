@@ -26,7 +26,7 @@ def test_parse_noise_reads_fixed_levels_and_ranges(text, expected):
 
 
 @pytest.mark.parametrize(
-    "text", ["gaussian", "poisson:3", "gaussian:abc", "gaussian:50-10", "sp:1.5", "gaussian:1-2-3"]
+    "text", ["gaussian", "speckle:3", "gaussian:abc", "gaussian:50-10", "sp:1.5", "gaussian:1-2-3"]
 )
 def test_parse_noise_rejects_bad_specs_with_examples(text):
     with pytest.raises(NoiseSpecError, match="gaussian:25"):
@@ -83,4 +83,23 @@ def test_parse_noise_kind_refuses_a_level_instead_of_dropping_it(text):
 
 def test_parse_noise_kind_names_the_choices():
     with pytest.raises(NoiseSpecError, match="auto, gaussian, salt-and-pepper or camera"):
+        parse_noise_kind("poisson")
+
+
+def test_poisson_noise_keeps_the_mean_and_its_variance_grows_with_brightness_as_value_over_count():
+    spec = parse_noise("poisson:30")
+    for value in (0.1, 0.5, 0.9):
+        flat = np.full((128, 128, 1), value, np.float32)
+        noisy = add_noise(flat, spec, np.random.default_rng(0), clip=False)
+        assert noisy.mean() == pytest.approx(value, abs=0.01)
+        assert noisy.var() == pytest.approx(value / 30, rel=0.1)
+    again = add_noise(flat, spec, np.random.default_rng(0), clip=False)
+    np.testing.assert_array_equal(noisy, again)
+
+
+def test_poisson_noise_trains_but_run_has_no_shipped_model_for_it():
+    from denoise.noise.specs import parse_noise_kind
+
+    assert str(parse_noise("shot:10-100")) == "poisson:10-100"
+    with pytest.raises(NoiseSpecError, match="No shipped model"):
         parse_noise_kind("poisson")

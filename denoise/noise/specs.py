@@ -21,12 +21,15 @@ SALT_AND_PEPPER = "salt-and-pepper"
 CAMERA = "camera"  # a camera's processed sensor noise (camera.py); level 0-1 through Brooks et al.'s range
 CAMERA_JPEG = "camera-jpeg"  # the same, then JPEG at a random quality
 CAMERA_KINDS = (CAMERA, CAMERA_JPEG)
+POISSON = "poisson"  # shot noise alone: the level is the photon count of a white pixel (lower is noisier)
 _ALIASES = {"gaussian": GAUSSIAN, "gauss": GAUSSIAN, "salt-and-pepper": SALT_AND_PEPPER, "sp": SALT_AND_PEPPER,
             "salt_and_pepper": SALT_AND_PEPPER, "impulse": SALT_AND_PEPPER, "camera": CAMERA,
-            "camera-jpeg": CAMERA_JPEG}
+            "camera-jpeg": CAMERA_JPEG, "poisson": POISSON, "shot": POISSON}
 _SHIPPED_KINDS = (GAUSSIAN, SALT_AND_PEPPER, CAMERA)  # the kinds `run --noise` can choose a shipped model for
-_LIMITS = {GAUSSIAN: (0.0, 255.0), SALT_AND_PEPPER: (0.0, 1.0), CAMERA: (0.0, 1.0), CAMERA_JPEG: (0.0, 1.0)}
-EXAMPLES = "gaussian:25, gaussian:0-50, salt-and-pepper:0.1, salt-and-pepper:0.05-0.3, camera:0-1 or camera-jpeg:0.5"
+_LIMITS = {GAUSSIAN: (0.0, 255.0), SALT_AND_PEPPER: (0.0, 1.0), CAMERA: (0.0, 1.0), CAMERA_JPEG: (0.0, 1.0),
+           POISSON: (1.0, 1e6)}
+EXAMPLES = ("gaussian:25, gaussian:0-50, salt-and-pepper:0.1, salt-and-pepper:0.05-0.3, camera:0-1, camera-jpeg:0.5 "
+            "or poisson:30")
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,8 @@ class NoiseSpec:
     """A kind of noise and its level, fixed (low == high) or a range drawn uniformly per image for blind training.
 
     For Gaussian noise the level is sigma on the 0-255 scale; for salt-and-pepper it is the fraction of pixels hit;
-    for camera noise it is where in Brooks et al.'s range of sensor noise the image lies, 0 to 1 (camera.py).
+    for camera noise it is where in Brooks et al.'s range of sensor noise the image lies, 0 to 1 (camera.py); for
+    Poisson noise it is the photon count a white pixel collects, each value then Poisson(count x value) / count.
     """
 
     kind: str
@@ -113,6 +117,9 @@ def parse_noise_kind(text: str) -> str | None:
     if name != "auto" and name not in _ALIASES:
         raise NoiseSpecError(f"Unknown kind of noise {text!r}. Choose {choices}.")
     kind = None if name == "auto" else CAMERA if _ALIASES[name] in CAMERA_KINDS else _ALIASES[name]
+    if kind is not None and kind not in _SHIPPED_KINDS:
+        raise NoiseSpecError(f"No shipped model is trained for {kind} noise. Choose {choices}, or train one "
+                             f"(denoise train --noise {kind}:LEVEL, or --target self on your noisy images).")
     if sep:
         raise NoiseSpecError(f"{text!r} gives a noise level, but --noise here only chooses which shipped model "
                              f"runs: the shipped models measure the level in each image themselves. Leave out "
@@ -146,6 +153,8 @@ def add_noise(image: np.ndarray, spec: NoiseSpec, rng: np.random.Generator, clip
     level = rng.uniform(spec.low, spec.high) if spec.is_range else spec.low
     if spec.kind == GAUSSIAN:
         noisy = image + rng.standard_normal(image.shape, dtype=np.float32) * np.float32(level / 255.0)
+    elif spec.kind == POISSON:
+        noisy = (rng.poisson(np.clip(image, 0.0, 1.0) * level) / level).astype(np.float32)
     else:
         noisy = _salt_and_pepper(image, level, rng)
     return np.clip(noisy, 0.0, 1.0) if clip else noisy

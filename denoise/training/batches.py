@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from denoise.noise.camera import add_camera_noise
-from denoise.noise.specs import CAMERA_JPEG, CAMERA_KINDS, GAUSSIAN, NoiseMix, NoiseSpec
+from denoise.noise.specs import CAMERA_JPEG, CAMERA_KINDS, GAUSSIAN, POISSON, NoiseMix, NoiseSpec
 
 
 def make_pipeline(images: np.ndarray, noise: NoiseSpec | NoiseMix, batch_size: int, seed: int, first_step: int = 0,
@@ -110,6 +110,9 @@ def add_noise_tf(clean, noise: NoiseSpec, level_seed, pixel_seed):
     level = tf.random.stateless_uniform([shape[0], 1, 1, 1], level_seed, noise.low, noise.high + 1e-9)
     if noise.kind == GAUSSIAN:
         noisy = clean + tf.random.stateless_normal(shape, pixel_seed) * (level / 255.0)
+    elif noise.kind == POISSON:
+        counts = clean * level
+        noisy = tf.random.stateless_poisson(shape, pixel_seed, counts, dtype=tf.float32) / level
     else:
         draws = tf.random.stateless_uniform(tf.concat([shape[:3], [2]], 0), pixel_seed)
         hit, salt = draws[..., :1] < level, tf.cast(draws[..., 1:] < 0.5, tf.float32)
