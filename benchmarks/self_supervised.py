@@ -1,15 +1,21 @@
 """Self-supervised training (`denoise train --target self`) against supervised training, at equal steps.
 
-Two models of the same architecture train from scratch for the same steps on the same images: one on the clean
-images with fresh Gaussian noise every step (supervised), one on a single fixed noisy copy of each image, never
-seeing a clean one (Neighbor2Neighbor). Both are then scored by `denoise eval` on test images with seeded noise of
-the same sigma. Everything runs through the `denoise` command, as a user would run it:
+Two models train for the same steps on the same images: one on the clean images with fresh noise every step
+(supervised), one on a single fixed noisy copy of each image, never seeing a clean one (Neighbor2Neighbor). Both are
+then scored by `denoise eval` on test images with seeded noise of the same kind. From scratch:
 
     python benchmarks/self_supervised.py --train ../shared/data/train400 --test ../shared/data/set12 \\
-        --work /path/to/scratch --sigma 25 --epochs 20 --steps 100
+        --work /path/to/scratch --noise gaussian:25 --epochs 20 --steps 100
 
-Add --channels 3 (and colour --train/--test folders, e.g. cbsd432 and cset5) for colour. Finished models in --work
-are reused, so a second run only scores them.
+With --init-from MODEL both runs fine-tune that model instead (adapting it to a noise it was not trained for), and
+the model as it was is scored too; the share of its gap to the supervised fine-tune that self-supervision recovers
+is printed:
+
+    python benchmarks/self_supervised.py --train ../shared/data/train400 --test ../shared/data/set12 \\
+        --work /path/to/scratch --noise poisson:30 --init-from gaussian-gray --epochs 10 --steps 100
+
+Add --channels 3 (and colour --train/--test folders, e.g. cbsd432 and cset5) for colour. Everything runs through
+the `denoise` command, as a user would run it; finished models in --work are reused, so a rerun only scores them.
 """
 
 from __future__ import annotations
@@ -43,7 +49,8 @@ def main() -> None:
     parser.add_argument("--train", type=Path, required=True, help="clean training images")
     parser.add_argument("--test", type=Path, required=True, help="clean test images (noise is added by eval)")
     parser.add_argument("--work", type=Path, required=True, help="scratch folder: noisy copies and the models")
-    parser.add_argument("--sigma", type=float, default=25)
+    parser.add_argument("--noise", default="gaussian:25", help="one noise spec, as denoise noise takes it")
+    parser.add_argument("--init-from", help="fine-tune this model (a file or a shipped model's name)")
     parser.add_argument("--channels", type=int, default=1, choices=(1, 3))
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=20)
@@ -52,32 +59,44 @@ def main() -> None:
     parser.add_argument("--patch-size", type=int, default=64)
     args = parser.parse_args()
 
-    noise = f"gaussian:{args.sigma:g}"
+    noise = args.noise
     args.work.mkdir(parents=True, exist_ok=True)
-    noisy_train = args.work / "noisy-train"
+    noisy_train = args.work / f"noisy-train-{noise.replace(':', '-')}"
     if not noisy_train.exists():  # one fixed noisy copy of each training image: all that self-supervision sees
         denoise("noise", str(args.train), str(noisy_train), "--noise", noise, "--seed", "1", "-q")
-    common = ["--dataset", "folder", "--channels", str(args.channels), "--arch", "unet", "--width", str(args.width),
-              "--depth", "3", "--patch-size", str(args.patch_size), "--batch-size", str(args.batch_size),
-              "--epochs", str(args.epochs), "--steps-per-epoch", str(args.steps), "--seed", "0"]
+    common = ["--dataset", "folder", "--channels", str(args.channels), "--patch-size", str(args.patch_size),
+              "--batch-size", str(args.batch_size), "--epochs", str(args.epochs), "--steps-per-epoch", str(args.steps),
+              "--seed", "0"]
+    common += ["--init-from", args.init_from] if args.init_from else ["--arch", "unet", "--width", str(args.width),
+                                                                      "--depth", "3"]
     runs = {
         "supervised (clean targets)": (args.train, ["--noise", noise]),
         "self-supervised (noisy only)": (noisy_train, ["--target", "self"]),
     }
     scores = {}
+    if args.init_from:
+        scores[f"{args.init_from} as it is"] = psnr_of(Path(args.init_from), args.test, noise, args.channels)
+    start = Path(args.init_from).stem if args.init_from else "scratch"
     for name, (data, options) in runs.items():
-        model = args.work / f"{'self' if 'self' in name else 'supervised'}-{args.channels}.keras"
+        kind = "self" if "self" in name else "supervised"
+        model = args.work / f"{kind}-{start}-{noise.replace(':', '-')}-{args.channels}.keras"
         if not model.exists():
             denoise("train", "--path", str(data), *common, *options, "--out", str(model))
         scores[name] = psnr_of(model, args.test, noise, args.channels)
+    model = f"fine-tuning {args.init_from}" if args.init_from else f"U-Net width {args.width} from scratch"
     print(f"{args.test.name}, {noise}, {args.epochs} x {args.steps} steps of {args.batch_size} "
-          f"{args.patch_size}x{args.patch_size} patches, U-Net width {args.width}; PSNR dB")
+          f"{args.patch_size}x{args.patch_size} patches, {model}; PSNR dB")
     noisy = next(iter(scores.values()))[0]
     print(f"  {'noisy input':<30} {noisy:6.2f}")
     for name, (_, denoised) in scores.items():
         print(f"  {name:<30} {denoised:6.2f}")
-    gap = scores["supervised (clean targets)"][1] - scores["self-supervised (noisy only)"][1]
-    print(f"  self-supervised trails supervised by {gap:.2f} dB")
+    supervised, self_supervised = scores["supervised (clean targets)"][1], scores["self-supervised (noisy only)"][1]
+    print(f"  self-supervised trails supervised by {supervised - self_supervised:.2f} dB")
+    if args.init_from:
+        before = scores[f"{args.init_from} as it is"][1]
+        share = (self_supervised - before) / (supervised - before) if supervised != before else float("nan")
+        print(f"  self-supervision recovers {share:.0%} of the gap between {args.init_from} and the supervised "
+              "fine-tune")
 
 
 if __name__ == "__main__":
