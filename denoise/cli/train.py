@@ -100,7 +100,7 @@ def train(
     from denoise.training.trainer import train as run_training
 
     try:
-        result = run_training(config, on_epoch=_print_epoch, on_start=typer.echo)
+        result = run_training(config, on_epoch=_print_epoch, on_start=_print_start)
     except DenoiseError as exc:
         fail(str(exc))
     for problem in _dataset_problems(result.dataset_notes) + _model_problems(result):
@@ -155,6 +155,14 @@ def _dataset_problems(notes: dict) -> list[str]:
             shown = ", ".join(str(item) for item in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
             problems.append(f"{len(skipped)} images were left out as {what}: {shown}")
     return problems
+
+
+def _print_start(line: str) -> None:
+    """What training is about to do; a warning (images with no noise to learn from) on stderr, in yellow."""
+    if line.startswith("warning: "):
+        typer.secho(line, err=True, fg=typer.colors.YELLOW)
+    else:
+        typer.echo(line)
 
 
 def _print_epoch(report) -> None:
