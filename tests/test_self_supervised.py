@@ -140,3 +140,16 @@ def test_twins_without_a_noisy_folder_are_refused_naming_what_is_missing(noisy_f
     (tmp_path / "twins" / "clean").mkdir(parents=True)
     with pytest.raises(UsageError, match="noisy/"):
         check_config(config_for(noisy_folder, tmp_path / "m.keras", validation_path=tmp_path / "twins"))
+
+
+def test_training_on_clean_images_with_target_self_warns_that_there_is_no_noise_to_learn(tmp_path):
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    for index in range(6):
+        Image.fromarray(smooth_image(128, 128, 1, seed=index)[..., 0]).save(folder / f"photo{index}.png")
+    result = CliRunner().invoke(app, [
+        "train", "--dataset", "folder", "--path", str(folder), "--channels", "1", "--target", "self", "--width", "8",
+        "--depth", "2", "--patch-size", "64", "--batch-size", "4", "--epochs", "1", "--steps-per-epoch", "1",
+        "--out", str(tmp_path / "m.keras")])
+    assert result.exit_code == 0, result.output
+    assert "warning: the training images seem to carry almost no noise" in result.stderr
