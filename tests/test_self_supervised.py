@@ -142,6 +142,7 @@ def test_twins_without_a_noisy_folder_are_refused_naming_what_is_missing(noisy_f
         check_config(config_for(noisy_folder, tmp_path / "m.keras", validation_path=tmp_path / "twins"))
 
 
+@pytest.mark.slow
 def test_training_on_clean_images_with_target_self_warns_that_there_is_no_noise_to_learn(tmp_path):
     folder = tmp_path / "clean"
     folder.mkdir()
