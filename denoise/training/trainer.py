@@ -113,6 +113,10 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
         model, start_epoch, best = _model_to_train(config, channels, train_images.shape[1], steps)
         fitted = model if config.target == "clean" else _self_supervised(model, config, steps)
 
+    side, cell = min(config.crop_size or train_images.shape[1], train_images.shape[2]), 2 * size_multiple(model)
+    if config.target == "self" and side < cell:  # each half-size image must still fit the network's grid
+        raise UsageError(f"--target self halves the patches, and this model needs halves of at least {cell // 2} "
+                         f"pixels a side: give --patch-size (or --crop-size) of at least {cell}, not {side}.")
     remove_unfinished_saves(config.out)  # a killed run's half-written saves (the checkpoint's temps match too)
     validation = _validation_set(data.validation, config, model)
     pipeline = _pipeline(train_images, config, start_epoch * steps, size_multiple(model))
