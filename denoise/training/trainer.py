@@ -343,8 +343,12 @@ class _EpochEnd(keras.callbacks.Callback):
                 measure, self_scores = "self-supervised score", None
         else:
             noisy_psnr, denoised_psnr, collapsed = self._validate()
-        # Without validation images there is no "best": the newest model is kept.
-        improved = self.best is None or not math.isfinite(denoised_psnr) or denoised_psnr > self.best
+        # Without validation images there is no "best": the newest model is kept. Nor is there one by the
+        # self-supervised score, which favours the smoother models of the regulariser's early, light weight
+        # (self_supervised.py): without clean twins the newest model is kept too.
+        ranked = self.config.target == "clean" or self.config.validation_path is not None
+        improved = (self.best is None or not math.isfinite(denoised_psnr) or not ranked
+                    or denoised_psnr > self.best)
         self.last_epoch = epoch
         if improved:
             self.best = denoised_psnr
