@@ -93,7 +93,12 @@ def workspace(tmp_path_factory):
     write_image_folder(root / "clean", 2, size=(40, 40))
     write_image_folder(root / "my_clean_images", 4, size=(136, 136))
     write_image_folder(root / "val", 2, size=(64, 64))
-    noisy_folder(root / "camera_photos", 4, (192, 192), "gaussian:15", channels=3)  # no clean twins
+    noisy_folder(root / "camera_photos", 4, (192, 192), "gaussian:15", channels=3)
+    write_image_folder(root / "twins" / "clean", 1, size=(64, 64), channels=3)  # a clean image and its noisy twin
+    noisy = np.asarray(Image.open(root / "twins" / "clean" / "image000.png"), np.float32) / 255
+    noisy = add_noise(noisy, parse_noise("gaussian:15"), np.random.default_rng(0))
+    (root / "twins" / "noisy").mkdir()
+    Image.fromarray(np.round(noisy * 255).astype(np.uint8)).save(root / "twins" / "noisy" / "image000.png")
     save_model(tiny_unet(1), root / "my-model.keras", {"architecture": "unet", "channels": 1,
                                                        "noise": "gaussian:0-50"})
     return root
