@@ -124,7 +124,7 @@ def test_noise_makes_seeded_noisy_copies(tmp_path):
 
 
 def test_noise_rejects_a_bad_spec():
-    result = invoke("noise", ".", "out", "--noise", "poisson:3")
+    result = invoke("noise", ".", "out", "--noise", "speckle:3")
     assert result.exit_code == 2 and "gaussian:25" in result.output
 
 
