@@ -64,14 +64,20 @@ def pad_to_multiple(batch, multiple: int):
     return batch
 
 
+def random_orientation(batch, seeds):
+    """The batch flipped left-right and up-down at random (seeds[0], seeds[1]) and, square patches, transposed
+    (seeds[2]): all 8 orientations of a square."""
+    batch = tf.image.stateless_random_flip_left_right(batch, seeds[0])
+    batch = tf.image.stateless_random_flip_up_down(batch, seeds[1])
+    if batch.shape[1] == batch.shape[2]:
+        transpose = tf.random.stateless_uniform([], seeds[2]) < 0.5
+        batch = tf.cond(transpose, lambda: tf.transpose(batch, [0, 2, 1, 3]), lambda: batch)
+    return batch
+
+
 def _noisy_pair(batch, seed, noise: NoiseSpec | NoiseMix, clean_fraction: float = 0.0):
     seeds = tf.random.experimental.stateless_split(seed, 5)
-    clean = tf.cast(batch, tf.float32) / 255.0
-    clean = tf.image.stateless_random_flip_left_right(clean, seeds[0])
-    clean = tf.image.stateless_random_flip_up_down(clean, seeds[1])
-    if clean.shape[1] == clean.shape[2]:  # square patches: also transpose, for all 8 orientations
-        transpose = tf.random.stateless_uniform([], seeds[2]) < 0.5
-        clean = tf.cond(transpose, lambda: tf.transpose(clean, [0, 2, 1, 3]), lambda: clean)
+    clean = random_orientation(tf.cast(batch, tf.float32) / 255.0, seeds)
     noisy = add_mixed_noise_tf(clean, noise, seeds[3], seeds[4])
     if clean_fraction > 0:  # its own seed, folded from one already drawn, so the other draws stay as they were
         draws = tf.random.stateless_uniform(

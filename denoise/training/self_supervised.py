@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from denoise.errors import DatasetError
+from denoise.training.batches import patch_batches, random_orientation
 
 GAMMA = 2.0  # the weight of the regulariser at the end of a run (the paper's, for Gaussian noise)
 # The pixels beside each pixel of a 2x2 cell, numbered row by row (0 1 / 2 3): never the diagonal one, whose
@@ -49,12 +50,8 @@ def self_supervised_examples(batch, seed, size_multiple: int):
     noisy = tf.cast(batch, tf.float32) / 255.0
     cell = 2 * size_multiple
     height, width = (int(batch.shape[1]) // cell) * cell, (int(batch.shape[2]) // cell) * cell
-    noisy = noisy[:, :height, :width]  # cropped, not mirrored: a mirrored pixel would repeat its noise
-    noisy = tf.image.stateless_random_flip_left_right(noisy, seeds[0])
-    noisy = tf.image.stateless_random_flip_up_down(noisy, seeds[1])
-    if height == width:
-        noisy = tf.cond(tf.random.stateless_uniform([], seeds[2]) < 0.5,
-                        lambda: tf.transpose(noisy, [0, 2, 1, 3]), lambda: noisy)
+    # cropped, not mirrored: a mirrored pixel would repeat its noise
+    noisy = random_orientation(noisy[:, :height, :width], seeds)
     shape = tf.shape(noisy)
     first, second = neighbour_choices(tf.stack([shape[0], shape[1] // 2, shape[2] // 2]), seeds[3])
     zeros = tf.zeros(tf.stack([shape[0], shape[1] // 2, shape[2] // 2, shape[3]]))
@@ -65,8 +62,6 @@ def make_self_supervised_pipeline(images: np.ndarray, batch_size: int, seed: int
                                   crop_size: int | None = None, size_multiple: int = 1):
     """An endless tf.data stream of self_supervised_examples: the noisy patches as they are, with new choices every
     step, seeded by (seed, step) as make_pipeline's noise is."""
-    from denoise.training.batches import patch_batches
-
     examples = patch_batches(images, batch_size, seed, first_step, crop_size).map(
         lambda batch, step: self_supervised_examples(batch, tf.stack([tf.cast(seed, tf.int64), step]), size_multiple),
         num_parallel_calls=tf.data.AUTOTUNE,
@@ -96,9 +91,9 @@ class RampUp(keras.callbacks.Callback):
     """Raises the regulariser's weight (the "ramp" layer of a neighbour_training_model) from 0 to GAMMA over the
     run's steps."""
 
-    def __init__(self, model, total_steps: int, first_step: int = 0):
+    def __init__(self, model, total_steps: int):
         super().__init__()
-        self.ramp, self.total, self.step = model.get_layer("ramp"), max(1, total_steps), first_step
+        self.ramp, self.total, self.step = model.get_layer("ramp"), max(1, total_steps), 0
 
     def on_train_batch_begin(self, batch, logs=None):
         self.ramp.weight.assign(GAMMA * min(1.0, self.step / self.total))

@@ -113,10 +113,8 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
         model, start_epoch, best = _model_to_train(config, channels, train_images.shape[1], steps)
         fitted = model if config.target == "clean" else _self_supervised(model, config, steps)
 
-    side, cell = min(config.crop_size or train_images.shape[1], train_images.shape[2]), 2 * size_multiple(model)
-    if config.target == "self" and side < cell:  # each half-size image must still fit the network's grid
-        raise UsageError(f"--target self halves the patches, and this model needs halves of at least {cell // 2} "
-                         f"pixels a side: give --patch-size (or --crop-size) of at least {cell}, not {side}.")
+    if config.target == "self":
+        _check_halves_fit(config, train_images.shape, size_multiple(model))
     remove_unfinished_saves(config.out)  # a killed run's half-written saves (the checkpoint's temps match too)
     validation = _validation_set(data.validation, config, model)
     pipeline = _pipeline(train_images, config, start_epoch * steps, size_multiple(model))
@@ -174,6 +172,14 @@ def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
         model = with_bfloat16_compute(model)
     model.compile(optimizer=_optimizer(config, steps), loss=loss_function(config.loss), jit_compile=False)
     return model, 0, None
+
+
+def _check_halves_fit(config: TrainConfig, patches: tuple, multiple: int) -> None:
+    """UsageError unless the half-size images of --target self still fit the network's grid."""
+    side, cell = min(config.crop_size or patches[1], patches[2]), 2 * multiple
+    if side < cell:
+        raise UsageError(f"--target self halves the patches, and this model needs halves of at least {cell // 2} "
+                         f"pixels a side: give --patch-size (or --crop-size) of at least {cell}, not {side}.")
 
 
 def _self_supervised(network, config: TrainConfig, steps: int):
@@ -295,6 +301,10 @@ def is_collapsed(clean: list[np.ndarray], denoised: list[np.ndarray]) -> bool:
     return bool(contrast) and all(out < COLLAPSED_CONTRAST * ref for out, ref in contrast)
 
 
+def _mean_psnr(references: list[np.ndarray], images: list[np.ndarray]) -> float:
+    return float(np.mean([psnr(reference, image) for reference, image in zip(references, images)]))
+
+
 def _centre(image: np.ndarray, height: int, width: int) -> np.ndarray:
     top, left = (image.shape[0] - height) // 2, (image.shape[1] - width) // 2
     return image[top : top + height, left : left + width]
@@ -369,8 +379,7 @@ class _EpochEnd(keras.callbacks.Callback):
         if not clean:
             return float("nan"), float("nan"), False
         denoised = self.denoiser(noisy)
-        return (float(np.mean([psnr(c, n) for c, n in zip(clean, noisy)])),
-                float(np.mean([psnr(c, d) for c, d in zip(clean, denoised)])), is_collapsed(clean, denoised))
+        return _mean_psnr(clean, noisy), _mean_psnr(clean, denoised), is_collapsed(clean, denoised)
 
     def _self_validate(self) -> tuple[tuple[float, float], tuple[float, float] | None]:
         """The self-supervised scores on the neighbour halves of the noisy validation images, and the noisy and
@@ -380,8 +389,7 @@ class _EpochEnd(keras.callbacks.Callback):
         if not clean:
             return scores, None
         denoised = self.denoiser(noisy)
-        return scores, (float(np.mean([psnr(c, n) for c, n in zip(clean, noisy)])),
-                        float(np.mean([psnr(c, d) for c, d in zip(clean, denoised)])))
+        return scores, (_mean_psnr(clean, noisy), _mean_psnr(clean, denoised))
 
     @property
     def denoiser(self) -> Denoiser:
