@@ -72,6 +72,8 @@ def noisy_copies(images, noise: NoiseSpec | NoiseMix, seed: int) -> list[np.ndar
 
 @dataclass
 class ImageScore:
+    """One image's PSNR (dB) and SSIM, of its noisy copy and of the model's output."""
+
     index: int
     name: str
     shape: tuple
@@ -83,10 +85,13 @@ class ImageScore:
 
 @dataclass
 class EvalReport:
+    """The scores of a model on a set of images: .images per image, .summary() the means, .to_dict() both."""
+
     noise: str
     images: list[ImageScore] = field(default_factory=list)
 
     def mean(self, name: str) -> float:
+        """The mean of one score over the images ("noisy_psnr", "denoised_ssim", ...)."""
         return float(np.mean([getattr(score, name) for score in self.images])) if self.images else float("nan")
 
     def summary(self) -> dict:
@@ -108,8 +113,10 @@ def score_images(clean, noisy, denoised, noise: NoiseSpec, names=()) -> EvalRepo
     return report
 
 
-def evaluate(denoise, images_uint8, noise: NoiseSpec, seed: int = 0, names=()) -> EvalReport:
-    """Add seeded noise to clean uint8 images, clean them with `denoise` (list -> list), and score both."""
-    clean = [np.asarray(image, np.float32) / 255.0 for image in images_uint8]
+def evaluate(denoise, clean, noise: NoiseSpec | NoiseMix, seed: int = 0, names=()) -> EvalReport:
+    """Add seeded noise to clean float HxWxC images in [0, 1], clean them with `denoise` (list -> list), score both.
+
+    The denoiser gets copies of the noisy images: it may clean them in place (RunSettings.reuse_input).
+    """
     noisy = noisy_copies(clean, noise, seed)
-    return score_images(clean, noisy, denoise(noisy), noise, names)
+    return score_images(clean, noisy, denoise([image.copy() for image in noisy]), noise, names)

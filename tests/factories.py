@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +111,14 @@ def line_art_images(count: int, size: int = 96, seed: int = 0, binary: bool = Fa
             pixels = np.where(pixels >= 128, 255.0, 0.0).astype(np.float32)
         images.append(pixels[..., None] / 255)
     return images
+
+
+def mnist_cache(keras_home: Path) -> None:
+    """MNIST as Keras' .npz and Fashion-MNIST as IDX files, where Keras' downloader would have put them."""
+    train, test = digit_like_images(64, seed=1)[..., 0], digit_like_images(8, seed=2)[..., 0]
+    (keras_home / "datasets" / "fashion-mnist").mkdir(parents=True)
+    np.savez(keras_home / "datasets" / "mnist.npz", x_train=train, x_test=test)
+    for stem, images in (("train-images-idx3-ubyte", train), ("t10k-images-idx3-ubyte", test)):
+        header = struct.pack(">IIII", 0x803, *images.shape)
+        (keras_home / "datasets" / "fashion-mnist" / f"{stem}.gz").write_bytes(
+            gzip.compress(header + images.tobytes()))

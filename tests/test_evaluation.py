@@ -42,9 +42,21 @@ def test_noisy_copies_are_8bit_and_seeded():
 
 def test_evaluate_scores_noisy_and_denoised():
     rng = np.random.default_rng(0)
-    images = [(rng.random((32, 32, 1)) * 255).astype(np.uint8) for _ in range(3)]
-    clean = [image.astype(np.float32) / 255 for image in images]
-    perfect = evaluate(lambda noisy: clean, images, parse_noise("gaussian:25"))
+    clean = [np.round(rng.random((32, 32, 1)) * 255).astype(np.float32) / 255 for _ in range(3)]
+    perfect = evaluate(lambda noisy: clean, clean, parse_noise("gaussian:25"))
     assert perfect.mean("denoised_psnr") == float("inf")
     assert 20 < perfect.mean("noisy_psnr") < 22
     assert perfect.to_dict()["count"] == 3 and len(perfect.to_dict()["images"]) == 3
+
+
+def test_evaluate_scores_the_noisy_input_even_when_the_denoiser_overwrites_it():
+    clean = [np.full((16, 16, 1), 0.5, np.float32)]
+
+    def in_place(noisy):  # as the run path may: RunSettings.reuse_input
+        for image in noisy:
+            image[:] = 0.5
+        return noisy
+
+    report = evaluate(in_place, clean, parse_noise("gaussian:25"))
+    assert report.mean("denoised_psnr") == float("inf")
+    assert report.mean("noisy_psnr") < 25

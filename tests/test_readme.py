@@ -8,16 +8,14 @@ is not run (a cluster job script); anything else that is not a `denoise` command
 the set-up blocks.
 """
 
-import gzip
 import re
 import shlex
 import shutil
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
-from factories import digit_like_images, smooth_image, write_image_folder
+from factories import mnist_cache, smooth_image, write_image_folder
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -64,17 +62,6 @@ def noisy_folder(folder: Path, count: int, size, noise: str, channels: int = 1, 
         clean = smooth_image(*size, channels, seed=seed + index).astype(np.float32) / 255
         noisy = np.round(add_noise(clean, parse_noise(noise), rng) * 255).astype(np.uint8)
         Image.fromarray(noisy[..., 0] if channels == 1 else noisy).save(folder / f"photo{index}.png")
-
-
-def mnist_cache(keras_home: Path) -> None:
-    """MNIST as Keras' .npz and Fashion-MNIST as IDX files, where Keras' downloader would have put them."""
-    train, test = digit_like_images(64, seed=1)[..., 0], digit_like_images(8, seed=2)[..., 0]
-    (keras_home / "datasets" / "fashion-mnist").mkdir(parents=True)
-    np.savez(keras_home / "datasets" / "mnist.npz", x_train=train, x_test=test)
-    for stem, images in (("train-images-idx3-ubyte", train), ("t10k-images-idx3-ubyte", test)):
-        header = struct.pack(">IIII", 0x803, *images.shape)
-        (keras_home / "datasets" / "fashion-mnist" / f"{stem}.gz").write_bytes(
-            gzip.compress(header + images.tobytes()))
 
 
 @pytest.fixture(scope="module")

@@ -81,7 +81,7 @@ def test_ctrl_c_before_cleaning_starts_lists_every_file_as_unfinished(tmp_path, 
     def interrupted_while_loading(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(run_command, "_load_denoiser", interrupted_while_loading)
+    monkeypatch.setattr(run_command, "_load_model", interrupted_while_loading)
     report = tmp_path / "report.json"
     result = CliRunner().invoke(app, ["run", str(tmp_path / "photos"), "--model", str(model_file), "--report",
                                       str(report)])

@@ -23,7 +23,6 @@ from denoise.cli.common import (
 from denoise.errors import DenoiseError
 from denoise.inference.settings import RunSettings
 from denoise.nn.model_files import shipped_model_names
-from denoise.runtime import start_tensorflow
 
 
 @app.command("eval")
@@ -52,17 +51,16 @@ def evaluate(
             raise DenoiseError(f"--path {path} does not exist. Give the folder (or file) the dataset lies in.")
     except DenoiseError as exc:
         fail(str(exc))
-    start_tensorflow()
-    from denoise.evaluation import evaluate as run_evaluation
-    from denoise.inference.denoiser import load_denoiser
+    from denoise.api import evaluate as evaluate_model
+    from denoise.api import load_model
 
     try:
-        denoiser = load_denoiser(model, RunSettings(precision=precision, ensemble=ensemble))
+        cleaner = load_model(model, settings=RunSettings(precision=precision, ensemble=ensemble, reuse_input=True))
         request = LoadRequest(path=path, patch_size=None, validation_fraction=1.0, channels=channels, seed=seed,
                               limit=limit)
         data = load_dataset(dataset, request)
         images = list(data.validation)[:limit]
-        report = run_evaluation(denoiser, images, noise, seed=seed, names=list(data.validation_names)[:limit])
+        report = evaluate_model(cleaner, images, noise, seed=seed, names=list(data.validation_names)[:limit])
     except DenoiseError as exc:
         fail(str(exc))
     if as_json:

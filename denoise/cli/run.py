@@ -33,7 +33,6 @@ from denoise.cli.progress import (
 from denoise.errors import DenoiseError
 from denoise.inference.settings import BFLOAT16_TILE, DEFAULT_TILE, RunSettings
 from denoise.noise.specs import GAUSSIAN, parse_noise_kind
-from denoise.runtime import start_tensorflow
 
 
 @app.command()
@@ -150,21 +149,21 @@ def run(
             ensemble=ensemble,
             **({"max_batch_pixels": plan.batch_pixels} if plan else {}),
         )
-        denoiser, threads = _load_denoiser(model, noise_kind, settings, threads, strength)
+        cleaner = _load_model(model, noise_kind, settings, threads, strength)
     except DenoiseError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         finish_run(unfinished(jobs), report, jobs, started)
     if not quiet:
-        typer.echo(f"cleaning on {_device(denoiser, precision, threads)}", err=True)
+        typer.echo(f"cleaning on {_device(cleaner)}", err=True)
     buffer = plan.buffer_bytes if plan else DEFAULT_BUFFER_BYTES
-    writers = min(DEFAULT_WRITERS, 2 * threads)
+    writers = min(DEFAULT_WRITERS, 2 * cleaner.threads)
     summary = run_with_progress(
         jobs,
         sizes(),
         lambda progress, measured: clean_images(
             jobs,
-            denoiser,
+            cleaner.clean_pixels,
             overwrite=overwrite,
             batch_size=batch_size,
             progress=progress,
@@ -175,7 +174,7 @@ def run(
         quiet,
         "denoising",
     )
-    _say_detected_noise(denoiser, noise_kind)
+    _say_detected_noise(cleaner, noise_kind)
     finish_run(summary, report, jobs, started)
 
 
@@ -272,31 +271,25 @@ def _measure(jobs, overwrite: bool):
     return measure(jobs, overwrite)
 
 
-def _device(denoiser, precision: str, threads: int) -> str:
-    """Where the model runs and in what arithmetic (the shipped models load lazily, so theirs is resolved here)."""
-    from denoise.runtime import describe_device, resolve_precision
+def _device(cleaner) -> str:
+    """Where the model runs and in what arithmetic."""
+    from denoise.runtime import describe_device
 
-    resolved = getattr(denoiser, "precision", None) or resolve_precision(precision)
-    return describe_device(threads, resolved)
-
-
-def _load_denoiser(
-    model: Path | None, noise_kind: str | None, settings: RunSettings, threads: int | None, strength: float = 1.0
-):
-    """The model to run (loaded once; the shipped defaults each when first needed) and TensorFlow's thread count."""
-    threads = start_tensorflow(threads)
-    from denoise.inference.denoiser import load_denoiser
-    from denoise.inference.shipped import DefaultDenoiser
-    from denoise.inference.strength import WithStrength
-
-    denoiser = DefaultDenoiser(noise_kind, settings) if model is None else load_denoiser(model, settings)
-    return (denoiser if strength == 1.0 else WithStrength(denoiser, strength)), threads
+    return describe_device(cleaner.threads, cleaner.precision)
 
 
-def _say_detected_noise(denoiser, noise_kind: str | None) -> None:
+def _load_model(model: Path | None, noise_kind: str | None, settings: RunSettings, threads: int | None,
+                strength: float = 1.0):
+    """The library's Model (denoise.api): the file given, loaded once, or the shipped models, each when first needed."""
+    from denoise.api import load_model
+
+    return load_model(model, noise=noise_kind or "auto", strength=strength, settings=settings, threads=threads)
+
+
+def _say_detected_noise(cleaner, noise_kind: str | None) -> None:
     """When detection found more than one kind of noise, or another than Gaussian, say how many images each model
     cleaned, so a wrong guess shows."""
-    kinds = {kind: count for kind, count in getattr(denoiser, "kinds", {}).items() if count}
+    kinds = cleaner.noise_counts
     if noise_kind is None and set(kinds) - {GAUSSIAN}:
         counts = ", ".join(f"{count} as {kind}" for kind, count in sorted(kinds.items()))
         typer.echo(f"noise detected per image: {counts} (--noise chooses one for all)", err=True)

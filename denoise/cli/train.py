@@ -17,13 +17,10 @@ from denoise.cli.common import (
     TrainNoiseOption,
     app,
     fail,
-    resolve_model,
     same_command,
 )
 from denoise.errors import DenoiseError
-from denoise.noise.specs import parse_noise_mix
-from denoise.runtime import start_tensorflow
-from denoise.training.config import DEFAULT_LEARNING_RATE, DEFAULT_NOISE, FINE_TUNE_LEARNING_RATE
+from denoise.training.config import DEFAULT_LEARNING_RATE, FINE_TUNE_LEARNING_RATE
 
 
 @app.command()
@@ -78,57 +75,47 @@ def train(
                                                   "MirroredStrategy; --batch-size is split between them).")] = False,
 ) -> None:
     """Train a denoising model: clean images in, noise added on the fly, the best epoch kept at --out."""
-    from denoise.datasets import get_plugin
-    from denoise.training.config import TrainConfig, check_config
+    from denoise.api import train as train_model
 
-    config = TrainConfig(
-        dataset=dataset, noise=noise, out=out, data_path=path, arch=arch, width=width, depth=depth,
-        channels=channels, epochs=epochs, batch_size=batch_size, patch_size=patch_size,
-        crop_size=crop_size, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_schedule=lr_schedule,
-        loss=loss, clean_fraction=clean_fraction, validation_fraction=validation_fraction, seed=seed, limit=limit,
-        resume=resume, overwrite=overwrite, init_from=init_from and resolve_model(init_from),
-        precision=precision, distribute=distribute, target=target, validation_path=validation_path,
+    options = dict(
+        arch=arch, width=width, depth=depth, channels=channels, epochs=epochs, batch_size=batch_size,
+        patch_size=patch_size, crop_size=crop_size, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate,
+        lr_schedule=lr_schedule, loss=loss, clean_fraction=clean_fraction, validation_fraction=validation_fraction,
+        seed=seed, limit=limit, resume=resume, overwrite=overwrite, precision=precision, distribute=distribute,
+        target=target, validation_path=validation_path,
     )
-    if config.noise is None and target == "clean":
-        config.noise = parse_noise_mix(DEFAULT_NOISE)
-    try:  # every option is checked before TensorFlow's import (seconds) and the dataset's reading (minutes)
-        check_config(config)
-        get_plugin(dataset)
-    except DenoiseError as exc:
-        fail(str(exc))
-    start_tensorflow(threads)
-    from denoise.training.trainer import train as run_training
-
-    try:
-        result = run_training(config, on_epoch=_print_epoch, on_start=_print_start)
+    try:  # the library checks every option before TensorFlow's import (seconds) and the dataset's reading (minutes)
+        result = train_model(out, dataset=dataset, path=path, noise=noise, init_from=init_from, threads=threads,
+                             on_epoch=_print_epoch, on_message=_print_start, **options)
     except DenoiseError as exc:
         fail(str(exc))
     for problem in _dataset_problems(result.dataset_notes) + _model_problems(result):
         typer.secho(f"warning: {problem}", err=True, fg=typer.colors.YELLOW)
     if result.interrupted:
-        typer.echo(_interrupted_message(result, config), err=True)
+        typer.echo(_interrupted_message(result, target, resume, init_from), err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
     measure = result.history[-1].measure if result.history else "PSNR"
     best = f", best validation {measure} {result.best_psnr:.2f} dB" if result.best_psnr is not None else ""
     typer.echo(f"Done: {result.epochs_done} epochs{best}, model at {out}")
 
 
-def _interrupted_message(result, config) -> str:
+def _interrupted_message(result, target: str, resume: bool, init_from: Path | None) -> str:
     """What an interrupted run left, and the command that goes on from there."""
     from denoise.training.config import checkpoint_path
 
-    if config.target == "self" and result.epochs_done > 0:
-        return (f"Interrupted after {result.epochs_done} epochs; the best model so far is at {config.out}. Continue "
-                f"from it with --init-from {config.out} and another --out.")
+    out = result.out
+    if target == "self" and result.epochs_done > 0:
+        return (f"Interrupted after {result.epochs_done} epochs; the best model so far is at {out}. Continue "
+                f"from it with --init-from {out} and another --out.")
     # A checkpoint of this run, or of the run it resumes: not one an interrupted --overwrite run has not replaced yet.
-    if checkpoint_path(config.out).exists() and (config.resume or result.epochs_done > 0):
+    if checkpoint_path(out).exists() and (resume or result.epochs_done > 0):
         command = same_command(add=["--resume"], drop=["--resume", "--overwrite"])
-        return (f"Interrupted after {result.epochs_done} epochs; the best model so far is at {config.out}. "
+        return (f"Interrupted after {result.epochs_done} epochs; the best model so far is at {out}. "
                 f"Continue with: {command}")
-    kept = f"{config.out} holds the starting model, unchanged" if config.init_from else (
-        f"{config.out} was left as it was" if config.out.exists() else f"nothing was written to {config.out}")
+    kept = f"{out} holds the starting model, unchanged" if init_from else (
+        f"{out} was left as it was" if out.exists() else f"nothing was written to {out}")
     return (f"Interrupted before the first epoch finished; {kept}. Start again with: "
-            f"{same_command(add=['--overwrite'] if config.out.exists() else [], drop=['--overwrite'])}")
+            f"{same_command(add=['--overwrite'] if out.exists() else [], drop=['--overwrite'])}")
 
 
 def _model_problems(result) -> list[str]:

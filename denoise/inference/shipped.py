@@ -5,6 +5,7 @@ Nothing here imports TensorFlow until an image is cleaned, so `denoise run` can 
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from pathlib import Path
 
@@ -55,7 +56,8 @@ class DefaultDenoiser:
     """Cleans each image with the shipped model for its kind of noise, told or detected (detection.detect_noise_kind).
 
     Each model is loaded the first time an image needs it, so a folder without impulse noise never loads that model.
-    `kinds` counts the images cleaned per kind of noise, for the summary of a run.
+    `kinds` counts the images cleaned per kind of noise, for the summary of a run. Calls from several threads at
+    once are safe: loading and counting happen under a lock, and a loaded model runs from any thread.
     """
 
     def __init__(self, noise_kind: str | None = None, settings: RunSettings | None = None):
@@ -64,13 +66,15 @@ class DefaultDenoiser:
         self.settings = settings or RunSettings()
         self.kinds: dict[str, int] = defaultdict(int)
         self._by_path: dict = {}
+        self._lock = threading.Lock()
 
     def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
         groups = defaultdict(list)  # model file -> indices of the images it cleans
         for index, image in enumerate(images):
             image = as_hwc(image)
             kind = self.noise_kind or detect_noise_kind(image)
-            self.kinds[kind] += 1
+            with self._lock:
+                self.kinds[kind] += 1
             groups[default_model_path(image.shape[-1], kind)].append(index)
         results: list[np.ndarray | None] = [None] * len(images)
         for path, indices in groups.items():
@@ -79,8 +83,9 @@ class DefaultDenoiser:
         return results
 
     def _denoiser(self, path: Path):
-        if path not in self._by_path:
-            from denoise.inference.denoiser import load_denoiser
+        with self._lock:  # two threads needing a model first would otherwise both load it
+            if path not in self._by_path:
+                from denoise.inference.denoiser import load_denoiser
 
-            self._by_path[path] = load_denoiser(path, self.settings)
-        return self._by_path[path]
+                self._by_path[path] = load_denoiser(path, self.settings)
+            return self._by_path[path]

@@ -68,8 +68,8 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
             raise ImageError(f"{path} holds {frames} frames (an animation, a multi-page file or an MPO "
                              "photo); denoise handles single images only. Split it into one file per frame first.")
         _load(image, path)
-        pixels, alpha, black = _channels(image, path)
-        palette = _palette_of(image) if image.mode == "P" and not image.has_transparency_data else None
+        pixels, alpha, black = image_channels(image, path)
+        palette = palette_of(image) if image.mode == "P" and not image.has_transparency_data else None
         return LoadedImage(path, image.format or "PNG", image.mode, image.size, pixels, alpha,
                            _save_options(image, path), palette, black, fingerprint(image))
 
@@ -133,11 +133,12 @@ def _load(image: Image.Image, path: Path) -> None:
                          "original.") from exc
 
 
-def _channels(image: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Colour pixels as float32 HxWxC in [0, 1], the untouched alpha, and the CMYK black plate."""
+def image_channels(image: Image.Image, path: Path | str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Colour pixels as float32 HxWxC in [0, 1], the untouched alpha, and the CMYK black plate of a decoded image;
+    `path` names it in errors."""
     mode = image.mode
     if mode in ("P", "PA"):
-        return _channels(image.convert("RGBA" if image.has_transparency_data else "RGB"), path)
+        return image_channels(image.convert("RGBA" if image.has_transparency_data else "RGB"), path)
     if mode == "CMYK":
         return _cmyk_to_rgb(np.asarray(image)), None, np.asarray(image)[..., 3].copy()
     if mode.startswith("I;16"):
@@ -184,7 +185,8 @@ def _cmyk_to_rgb(cmyk: np.ndarray) -> np.ndarray:
     return (1 - ink[..., :3]) * (1 - ink[..., 3:])
 
 
-def _palette_of(image: Image.Image) -> Image.Image:
+def palette_of(image: Image.Image) -> Image.Image:
+    """A 1x1 P image holding a palette image's palette, to map new colours back onto."""
     holder = Image.new("P", (1, 1))
     holder.putpalette(image.getpalette())
     return holder

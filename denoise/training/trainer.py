@@ -78,6 +78,8 @@ class EpochReport:
 
 @dataclass
 class TrainResult:
+    """What a training run did: where the best model is, how many epochs ran, and each validation."""
+
     out: Path
     epochs_done: int
     best_psnr: float | None
