@@ -28,7 +28,7 @@ from denoise.noise.specs import parse_noise, parse_noise_kind, parse_noise_mix
 
 if TYPE_CHECKING:
     from denoise.datasets import Dataset
-    from denoise.evaluation import EvalReport
+    from denoise.evaluation import EvalReport, ImageScore
     from denoise.training.trainer import EpochReport, TrainResult
 
 __all__ = ["Model", "add_noise", "clean", "evaluate", "load_dataset", "load_model", "train"]
@@ -181,11 +181,12 @@ def add_noise(image: ImageLike, noise: str = "gaussian:25", *, seed: int | Seque
 
 
 def evaluate(model: str | Path | Model | None, images: Sequence[ImageLike], noise: str = "gaussian:25", *,
-             seed: int = 0, names: Sequence[str] = ()) -> EvalReport:
+             seed: int = 0, names: Sequence[str] = (),
+             on_image: Callable[[ImageScore, np.ndarray, np.ndarray], None] | None = None) -> EvalReport:
     """PSNR and SSIM of a model's outputs on clean images given seeded noise, beside those of the noisy input.
 
     The noisy copies are rounded to 8 bits, as a noisy file holds them. report.summary() has the means;
-    report.images each image's scores.
+    report.images each image's scores. on_image(score, noisy, denoised) sees each image's float pixels.
     """
     from denoise.evaluation import evaluate as score
 
@@ -193,7 +194,7 @@ def evaluate(model: str | Path | Model | None, images: Sequence[ImageLike], nois
         model = load_model(model)
     clean_pixels = [from_image(image, f"image {index}").pixels for index, image in enumerate(images)]
     return score(model.clean_pixels, clean_pixels, parse_noise_mix(noise) if isinstance(noise, str) else noise,
-                 seed=seed, names=names)
+                 seed=seed, names=names, on_image=on_image)
 
 
 def load_dataset(name: str = "folder", *, path: str | Path | None = None, limit: int | None = None,
@@ -224,8 +225,10 @@ def train(out: str | Path, *, dataset: str = "folder", path: str | Path | None =
     from denoise.datasets import get_plugin
     from denoise.nn.model_files import resolve_model
     from denoise.runtime import start_tensorflow
-    from denoise.training.config import DEFAULT_NOISE, TrainConfig, check_config
+    from denoise.training.config import DEFAULT_NOISE, DEFAULT_PATCH_SIZE, SELF_PATCH_SIZE, TrainConfig, check_config
 
+    if options.get("patch_size") is None:  # a self-supervised patch is halved before the network sees it
+        options["patch_size"] = SELF_PATCH_SIZE if options.get("target") == "self" else DEFAULT_PATCH_SIZE
     config = _train_config(TrainConfig, out=Path(out), dataset=dataset, data_path=path and Path(path),
                            init_from=init_from and resolve_model(init_from), **options)
     if noise is None and config.target == "clean":

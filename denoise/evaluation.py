@@ -113,10 +113,16 @@ def score_images(clean, noisy, denoised, noise: NoiseSpec, names=()) -> EvalRepo
     return report
 
 
-def evaluate(denoise, clean, noise: NoiseSpec | NoiseMix, seed: int = 0, names=()) -> EvalReport:
+def evaluate(denoise, clean, noise: NoiseSpec | NoiseMix, seed: int = 0, names=(), on_image=None) -> EvalReport:
     """Add seeded noise to clean float HxWxC images in [0, 1], clean them with `denoise` (list -> list), score both.
 
     The denoiser gets copies of the noisy images: it may clean them in place (RunSettings.reuse_input).
+    on_image(score, noisy, denoised) is called for each image (the HTML report).
     """
     noisy = noisy_copies(clean, noise, seed)
-    return score_images(clean, noisy, denoise([image.copy() for image in noisy]), noise, names)
+    denoised = denoise([image.copy() for image in noisy])
+    report = score_images(clean, noisy, denoised, noise, names)
+    for score, before, after in zip(report.images, noisy, denoised):
+        if on_image is not None:
+            on_image(score, before, after)
+    return report

@@ -24,7 +24,7 @@ from denoise.noise.specs import add_noise, parse_noise
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- readme-test: skip[^>]*-->\s*\n)?```bash\n(.*?)```", re.S)
-NOT_DENOISE = {("pip", "install"), ("ruff", "check"), ("python", "-m")}  # the set-up commands: install, lint, test
+NOT_DENOISE = {("pip", "install"), ("ruff", "check"), ("python", "-m"), ("bash", "tests/install-browser.sh")}  # set-up
 
 
 def readme_commands() -> list[list[str]]:

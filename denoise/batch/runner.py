@@ -40,6 +40,7 @@ __all__ = ["DONE", "SKIPPED", "FAILED", "UNFINISHED", "FileResult", "ImageSize",
            "clean_images", "measure", "parse_shard", "plan_outputs", "shard_jobs", "takes_names"]
 
 Denoiser = Callable[[list[np.ndarray]], list[np.ndarray]]
+Observe = Callable[[str, np.ndarray], Callable[[np.ndarray], None]]  # (name, input) -> a function of the output
 DONE, SKIPPED, FAILED, UNFINISHED = "done", "skipped", "failed", "unfinished"
 # Why a file was skipped, for summaries that count each kind (FileResult.skip).
 OUTPUT_EXISTS, CLEANED_IN_PLACE, TYPE_NOT_READ = "output exists", "cleaned in place", "type not read"
@@ -153,13 +154,14 @@ class _Loaded:
 def clean_images(jobs: Sequence[Job], denoise: Denoiser, *, overwrite: bool = False,
                  batch_size: int = DEFAULT_BATCH_SIZE, progress: Callable[[FileResult], None] | None = None,
                  buffer_bytes: int = DEFAULT_BUFFER_BYTES, writers: int = DEFAULT_WRITERS,
-                 sizes: Sequence[ImageSize] | None = None) -> RunSummary:
+                 sizes: Sequence[ImageSize] | None = None, observe: Observe | None = None) -> RunSummary:
     """Denoise every job's source into its output, same-size images batched together; never stops at a bad file.
 
     Reading the next images and writing finished ones overlap with the denoiser; at most about buffer_bytes of
     pixels are held between them (an image larger than that runs alone). progress is called on this thread.
     sizes (from measure()) saves reading each header a second time. On Ctrl-C the writes already handed over
-    finish, then Interrupted is raised with the summary so far (the other files 'unfinished').
+    finish, then Interrupted is raised with the summary so far (the other files 'unfinished'). observe(name, pixels)
+    sees each input before the denoiser does and returns a function that gets its output (the HTML report).
     """
     if batch_size < 1:
         raise UsageError(f"The batch size must be at least 1, not {batch_size}.")
@@ -176,7 +178,7 @@ def clean_images(jobs: Sequence[Job], denoise: Denoiser, *, overwrite: bool = Fa
 
             try:
                 with stop_on_ctrl_c() as stop:  # read between batches in _drive
-                    _drive(pipe, jobs, denoise, record, _Settings(overwrite, batch_size, journal, sizes), stop)
+                    _drive(pipe, jobs, denoise, record, _Settings(overwrite, batch_size, journal, sizes, observe), stop)
             except KeyboardInterrupt:
                 for event in pipe.finish_writes():
                     record(*event)
@@ -192,13 +194,14 @@ class _Settings:
     batch_size: int
     journal: InPlaceJournal
     sizes: Sequence[ImageSize] | None
+    observe: Observe | None = None
 
 
 def _drive(pipe: Pipeline, jobs: Sequence[Job], denoise: Denoiser, record: Callable, settings: _Settings,
            stop: threading.Event) -> None:
     """Read ahead on the reader thread, denoise same-size groups here, write on the writers, record each result."""
     def run(batch: list[_Loaded]) -> None:
-        _denoise_and_write(batch, denoise, record, pipe.write, settings.journal)
+        _denoise_and_write(batch, denoise, record, pipe.write, settings.journal, settings.observe)
 
     def cost(item) -> tuple[int, int]:
         index, job = item
@@ -307,22 +310,26 @@ def _read(index: int, job: Job, settings: _Settings) -> _Loaded | tuple[int, Fil
 
 
 def _denoise_and_write(batch: list[_Loaded], denoise: Denoiser, record: Callable, write: Callable,
-                       journal: InPlaceJournal) -> None:
+                       journal: InPlaceJournal, observe: Observe | None = None) -> None:
     started = time.perf_counter()
     try:
+        # before the denoiser, which may clean an input in place
+        observers = [observe(_name(item.job), item.image.pixels) for item in batch] if observe else []
         outputs = _call_denoiser(denoise, batch)
     # The denoiser runs TensorFlow, whose errors (out of memory, bad input) share no base class; whatever it raises
     # fails only the files of this batch, each retried alone first so one odd image cannot sink its neighbours.
     except Exception as exc:  # noqa: BLE001
         if len(batch) > 1:
             for item in batch:
-                _denoise_and_write([item], denoise, record, write, journal)
+                _denoise_and_write([item], denoise, record, write, journal, observe)
             return
         item = batch[0]
         reason = f"{item.job.source}: denoising failed: {type(exc).__name__}: {exc}"
         record(item.index, _failure(item.job, reason, item.seconds + time.perf_counter() - started))
         return
     share = (time.perf_counter() - started) / len(batch)
+    for observer, pixels in zip(observers, outputs):
+        observer(pixels)
     for item, pixels in zip(batch, outputs):
         write(functools.partial(_write, item, pixels, item.seconds + share, journal))
 
@@ -330,13 +337,18 @@ def _denoise_and_write(batch: list[_Loaded], denoise: Denoiser, record: Callable
 def _call_denoiser(denoise: Denoiser, batch: list[_Loaded]) -> list[np.ndarray]:
     images = [item.image.pixels for item in batch]
     if getattr(denoise, "takes_names", False):
-        outputs = list(denoise(images, [item.job.name or item.job.source.name for item in batch]))
+        outputs = list(denoise(images, [_name(item.job) for item in batch]))
     else:
         outputs = list(denoise(images))
     if len(outputs) != len(images) or any(np.shape(o) != i.shape for o, i in zip(outputs, images)):
         raise DenoiseError("The denoiser returned images of other shapes than it was given. This is a bug; please "
                            "report it.")
     return outputs
+
+
+def _name(job: Job) -> str:
+    """A file's name in reports: its path relative to the folder cleaned."""
+    return job.name or job.source.name
 
 
 def _write(item: _Loaded, pixels: np.ndarray, seconds: float, journal: InPlaceJournal) -> tuple[int, FileResult]:

@@ -38,6 +38,9 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print per-image scores as JSON.")] = False,
     precision: PrecisionOption = RunSettings.precision,
     ensemble: EnsembleOption = RunSettings.ensemble,
+    html: Annotated[Optional[Path], typer.Option(metavar="DIR", help=(
+        "Write a before-and-after report here (DIR/index.html): per image the noisy input and the output, "
+        "their PSNR and SSIM, zoomed crops and a map of what was removed."))] = None,
 ) -> None:
     """Print PSNR and SSIM of the noisy input and of the model's output on a dataset's images."""
     from denoise.datasets import LoadRequest, get_plugin, load_dataset
@@ -60,9 +63,15 @@ def evaluate(
                               limit=limit)
         data = load_dataset(dataset, request)
         images = list(data.validation)[:limit]
-        report = evaluate_model(cleaner, images, noise, seed=seed, names=list(data.validation_names)[:limit])
+        pages = _html_report(html, model, noise)
+        report = evaluate_model(cleaner, images, noise, seed=seed, names=list(data.validation_names)[:limit],
+                                on_image=pages and (lambda score, noisy, denoised: _add_page(pages, score, noisy,
+                                                                                             denoised, model, noise)))
+        index = pages and pages.write()
     except DenoiseError as exc:
         fail(str(exc))
+    if index:
+        typer.echo(f"report: {index}", err=True)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
         return
@@ -70,3 +79,19 @@ def evaluate(
     typer.echo(f"{s['count']} images, noise {s['noise']}, model {model}")
     typer.echo(f"  noisy input : PSNR {s['noisy_psnr']:6.2f} dB   SSIM {s['noisy_ssim']:.4f}")
     typer.echo(f"  denoised    : PSNR {s['denoised_psnr']:6.2f} dB   SSIM {s['denoised_ssim']:.4f}")
+
+
+def _html_report(folder: Path | None, model: Path, noise):
+    if folder is None:
+        return None
+    from denoise.report.html import HtmlReport
+
+    return HtmlReport(folder, f"denoise eval {model.stem}, {noise}")
+
+
+def _add_page(pages, score, noisy, denoised, model: Path, noise) -> None:
+    from denoise.report.html import Detected
+
+    scores = {"PSNR noisy": score.noisy_psnr, "PSNR denoised": score.denoised_psnr, "SSIM noisy": score.noisy_ssim,
+              "SSIM denoised": score.denoised_ssim}
+    pages.add(score.name, noisy, denoised, Detected(f"{noise} (added)", float("nan"), model.stem), scores)

@@ -91,6 +91,14 @@ def run(
         ),
     ] = RunSettings.tile,
     report: Annotated[Optional[Path], typer.Option(help="Write every file's outcome as JSON here.")] = None,
+    html: Annotated[
+        Optional[Path],
+        typer.Option(
+            metavar="DIR",
+            help="Write a before-and-after report here (DIR/index.html, viewable offline): thumbnails, the noise "
+            "found, the model, the change, zoomed crops and a map of what was removed per image.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     threads: ThreadsOption = None,
     precision: PrecisionOption = RunSettings.precision,
@@ -131,6 +139,7 @@ def run(
     try:
         jobs, total = _plan_run(source, out, in_place, shard)
         _check_writable(jobs, source, out, in_place, report)
+        pages = _html_report(html, source, model, noise_kind)
         plan = memory_plan(max_memory) if max_memory else None
         model = model and resolve_model(model)
         _check_model(model, noise_kind)
@@ -170,11 +179,14 @@ def run(
             buffer_bytes=buffer,
             writers=writers,
             sizes=measured,
+            observe=pages.before if pages else None,
         ),
         quiet,
         "denoising",
     )
     _say_detected_noise(cleaner, noise_kind)
+    if pages is not None:
+        _write_html(pages, jobs, summary)
     finish_run(summary, report, jobs, started)
 
 
@@ -232,6 +244,25 @@ def _check_model(model: Path | None, noise_kind: str | None) -> None:
         raise UsageError("--noise chooses among the shipped models; with --model, leave it out.")
     if model is not None:
         read_metadata(model)  # fails fast, before TensorFlow is imported, on a missing or foreign file
+
+
+def _html_report(folder: Path | None, source: Path, model: Path | None, noise_kind: str | None):
+    """The HTML report's collector, or None without --html."""
+    if folder is None:
+        return None
+    from denoise.report.html import HtmlReport, describe_for_run
+
+    return HtmlReport(folder, f"denoise run {source}", describe_for_run(model and model.stem, noise_kind))
+
+
+def _write_html(pages, jobs, summary) -> None:
+    names = {job.source: job.name or job.source.name for job in jobs}
+    try:
+        index = pages.write([(names.get(result.source, result.source.name), result) for result in summary.results])
+    except OSError as exc:
+        typer.secho(f"warning: the HTML report could not be written: {exc}", err=True, fg=typer.colors.YELLOW)
+        return
+    typer.echo(f"report: {index}", err=True)
 
 
 def _nothing_in_shard(shard: tuple[int, int], total: int, source: Path, report: Path | None) -> None:

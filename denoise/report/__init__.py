@@ -1,0 +1,1 @@
+"""Before-and-after reports of runs and evaluations, as static HTML pages."""
