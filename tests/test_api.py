@@ -131,8 +131,8 @@ def test_a_large_image_goes_through_in_tiles_without_seams(monkeypatch):
     whole = denoise.load_model("gaussian-gray", precision="float32").clean(noisy)
     tiled_calls = []
     monkeypatch.setattr(denoiser, "run_tiled", lambda *args, **kw: tiled_calls.append(1) or run_tiled(*args, **kw))
-    # margins wider than the model's receptive field (at 64 pixels, 3.8% of the pixels differed by a level or two)
-    tiles = denoise.load_model("gaussian-gray", settings=RunSettings(tile=32, margin=96, precision="float32"))
+    # the default margins are wider than the model's reach (at 64 pixels, 5.5% of the pixels differed by 1-2 levels)
+    tiles = denoise.load_model("gaussian-gray", settings=RunSettings(tile=32, precision="float32"))
     assert np.array_equal(tiles.clean(noisy), whole)
     assert tiled_calls
 
@@ -207,3 +207,16 @@ def test_the_api_prints_nothing_in_a_fresh_process(tmp_path):
                                if key != "TF_CPP_MIN_LOG_LEVEL"})
     assert done.returncode == 0, done.stderr
     assert done.stdout == "" and done.stderr == ""
+
+
+@pytest.mark.parametrize("options, patch", [
+    ({}, 64), ({"target": "self"}, 128), ({"target": "self", "patch_size": 96}, 96)])
+def test_self_supervised_patches_default_to_twice_the_size_since_they_are_halved(tmp_path, monkeypatch, options, patch):
+    from denoise.training import trainer
+
+    seen = []
+    monkeypatch.setattr(trainer, "train", lambda config, **callbacks: seen.append(config))
+    (tmp_path / "photos").mkdir()
+    denoise.train(tmp_path / "m.keras", path=tmp_path / "photos", **options)
+    assert seen[0].patch_size == patch
+    assert (seen[0].noise is None) == (options.get("target") == "self")

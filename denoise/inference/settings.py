@@ -12,15 +12,14 @@ DEFAULT_TILE = 1024  # core size in pixels; a 1024 + 2*64 tile of the default mo
 # bfloat16 convolutions (oneDNN) need more memory per pixel: a 50 MP photo peaked at 2328 MiB with 1024 px tiles
 # against 1975 MiB in float32, and at 1999-2005 MiB with 768 px tiles (docs/performance.md).
 BFLOAT16_TILE = 768
-# Context around each tile's core. The shipped models (depth-3 U-Nets) see a little further than 64 pixels: with
-# tiles of 32 on 300x300 sample crops, 0.1-6.7% of the pixels came out 1-4 levels off the whole-image output, and
-# none with 96-pixel margins (`python benchmarks/tile_seams.py`, 2026-11-30). At the default tile that leaves a faint
-# line of such pixels along each seam of images over 1152 pixels a side; 96-pixel margins would cost about 11% more
-# model time there and more memory per call, not yet measured against the 2 GB bar.
-DEFAULT_MARGIN = 64
-# Pixels per model call: one default tile (1152 x 1152 with its margins), or many small images at once. The model
+# Context around each tile's core: wider than the shipped models' reach (depth-3 U-Nets), so a tiled image comes out
+# exactly as it would whole. At 64 pixels, with tiles of 32 on 300x300 sample crops, 0.1-6.7% of the pixels came out
+# 1-4 levels off the whole-image output; at 96 none did (`python benchmarks/tile_seams.py`, 2026-11-30). On the
+# default 1024-pixel tiles that costs 41% more pixels than a tile keeps, where 64 cost 27%.
+DEFAULT_MARGIN = 96
+# Pixels per model call: one default tile (1216 x 1216 with its margins), or many small images at once. The model
 # needs about 100 bytes of activations per pixel, so this is what keeps a run of big photos under 2 GB.
-MAX_BATCH_PIXELS = 1_400_000
+MAX_BATCH_PIXELS = 1_500_000
 # A self-ensemble averages the model over up to 8 flips and transposes of each image (the symmetries of a square),
 # one model run each (orientations.py).
 MAX_ENSEMBLE = 8
