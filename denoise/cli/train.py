@@ -20,7 +20,12 @@ from denoise.cli.common import (
     same_command,
 )
 from denoise.errors import DenoiseError
-from denoise.training.config import DEFAULT_LEARNING_RATE, FINE_TUNE_LEARNING_RATE
+from denoise.training.config import (
+    DEFAULT_LEARNING_RATE,
+    DEFAULT_PATCH_SIZE,
+    FINE_TUNE_LEARNING_RATE,
+    SELF_PATCH_SIZE,
+)
 
 
 @app.command()
@@ -44,7 +49,9 @@ def train(
     channels: ChannelsOption = None,
     epochs: Annotated[int, typer.Option(min=1)] = 20,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    patch_size: Annotated[int, typer.Option(min=8, help="Side of the square training patches.")] = 64,
+    patch_size: Annotated[Optional[int], typer.Option(min=8, help=(
+        f"Side of the square training patches. Default {DEFAULT_PATCH_SIZE}, or {SELF_PATCH_SIZE} with --target self "
+        "(which halves them)."))] = None,
     crop_size: Annotated[Optional[int], typer.Option(min=8, help="Train on random crops of this side from each patch, "
                                                            "at new positions every step (more variety from few "
                                                            "images; e.g. --patch-size 128 --crop-size 64).")] = None,

@@ -24,6 +24,11 @@ CHANNEL_COUNTS = (1, 3)
 TARGETS = ("clean", "self")
 DEFAULT_NOISE = "gaussian:0-50"
 DEFAULT_LEARNING_RATE = 1e-3
+DEFAULT_PATCH_SIZE = 64
+# Training on noisy images alone halves each patch (self_supervised.py), so its patches are twice as large: the
+# network then learns from 64-pixel images either way. At 64 (32-pixel halves) fine-tuning the shipped gray model on
+# Poisson noise lost 0.65 dB on Set12; at 128 it gained 1.26 (benchmarks/self_supervised.py, docs/training.md).
+SELF_PATCH_SIZE = 2 * DEFAULT_PATCH_SIZE
 # Fine-tuning a trained model at the rate that trains one from scratch undoes what it knew: the shipped gray model
 # fell from 30.57 to 27.05 dB in its first epoch at 1e-3. The README's fine-tuning recipe measures this rate.
 FINE_TUNE_LEARNING_RATE = 1e-4
@@ -43,7 +48,7 @@ class TrainConfig:
     channels: int | None = None
     epochs: int = 20
     batch_size: int = 32
-    patch_size: int = 64
+    patch_size: int = DEFAULT_PATCH_SIZE  # the API and the CLI give SELF_PATCH_SIZE with target "self"
     crop_size: int | None = None  # train on random crops of this size from each patch (new positions every step)
     steps_per_epoch: int | None = None
     learning_rate: float | None = None  # None: DEFAULT_LEARNING_RATE, or FINE_TUNE_LEARNING_RATE with init_from
