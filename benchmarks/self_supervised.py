@@ -56,22 +56,26 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--steps", type=int, default=100, help="steps per epoch")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--patch-size", type=int, default=64)
+    parser.add_argument("--patch-size", type=int, default=64, help="the patches supervised training learns from")
+    parser.add_argument("--self-patch-size", type=int,
+                        help="the noisy patches of self-supervised training (default: twice --patch-size, so that its "
+                             "half-size sub-images are as large as the supervised patches)")
     args = parser.parse_args()
 
     noise = args.noise
+    self_patch = args.self_patch_size or 2 * args.patch_size
     args.work.mkdir(parents=True, exist_ok=True)
     noisy_train = args.work / f"noisy-train-{noise.replace(':', '-')}"
     if not noisy_train.exists():  # one fixed noisy copy of each training image: all that self-supervision sees
         denoise("noise", str(args.train), str(noisy_train), "--noise", noise, "--seed", "1", "-q")
-    common = ["--dataset", "folder", "--channels", str(args.channels), "--patch-size", str(args.patch_size),
+    common = ["--dataset", "folder", "--channels", str(args.channels),
               "--batch-size", str(args.batch_size), "--epochs", str(args.epochs), "--steps-per-epoch", str(args.steps),
               "--seed", "0"]
     common += ["--init-from", args.init_from] if args.init_from else ["--arch", "unet", "--width", str(args.width),
                                                                       "--depth", "3"]
     runs = {
-        "supervised (clean targets)": (args.train, ["--noise", noise]),
-        "self-supervised (noisy only)": (noisy_train, ["--target", "self"]),
+        "supervised (clean targets)": (args.train, ["--noise", noise, "--patch-size", str(args.patch_size)]),
+        "self-supervised (noisy only)": (noisy_train, ["--target", "self", "--patch-size", str(self_patch)]),
     }
     scores = {}
     if args.init_from:
@@ -79,13 +83,15 @@ def main() -> None:
     start = Path(args.init_from).stem if args.init_from else "scratch"
     for name, (data, options) in runs.items():
         kind = "self" if "self" in name else "supervised"
-        model = args.work / f"{kind}-{start}-{noise.replace(':', '-')}-{args.channels}.keras"
+        patch = self_patch if kind == "self" else args.patch_size
+        model = args.work / f"{kind}-{start}-{noise.replace(':', '-')}-{args.channels}-{patch}.keras"
         if not model.exists():
             denoise("train", "--path", str(data), *common, *options, "--out", str(model))
         scores[name] = psnr_of(model, args.test, noise, args.channels)
     model = f"fine-tuning {args.init_from}" if args.init_from else f"U-Net width {args.width} from scratch"
     print(f"{args.test.name}, {noise}, {args.epochs} x {args.steps} steps of {args.batch_size} "
-          f"{args.patch_size}x{args.patch_size} patches, {model}; PSNR dB")
+          f"{args.patch_size}x{args.patch_size} patches ({self_patch}x{self_patch} noisy ones for self-supervision, "
+          f"halved), {model}; PSNR dB")
     noisy = next(iter(scores.values()))[0]
     print(f"  {'noisy input':<30} {noisy:6.2f}")
     for name, (_, denoised) in scores.items():

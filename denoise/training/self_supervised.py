@@ -12,8 +12,9 @@ There is no clean image to score the model against, so validation uses the same 
 between the network's output on one half-size image and the other, as -10 log10 (a "self-supervised score" in dB,
 higher is better); the identity's score is the noisy reference. With pixel-independent noise of variance s2 this is
 the error against the clean neighbour plus s2. It does not rank models as PSNR would, though: the clean neighbours
-differ a little, and a smoother model scores better: on Set12 at sigma 25 the best score came at epoch 8 of 20, whose
-model trailed supervised training by 1.36 dB, where the newest trailed it by 1.00 (`benchmarks/self_supervised.py`).
+differ a little, and a smoother model scores better: on Set12 at sigma 25 (32-pixel halves) the best score came at
+epoch 8 of 20, whose model trailed supervised training by 1.36 dB, where the newest trailed it by 1.00
+(`benchmarks/self_supervised.py`).
 So without clean twins (--validation-path) the newest model is kept, trained to the end of the regulariser's ramp.
 """
 
