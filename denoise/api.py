@@ -89,15 +89,20 @@ def load_model(model: str | Path | Any | None = None, *, noise: str = AUTO, stre
     "bfloat16") and ensemble (1-8 flips averaged) are as in `denoise run`; settings replaces them with a full
     RunSettings (tiling, memory per call). threads sizes TensorFlow's pools if it is not running yet.
     """
-    from denoise.inference.strength import WithStrength
+    from denoise.inference.strength import MAX_STRENGTH, WithStrength
     from denoise.runtime import parse_precision, start_tensorflow
 
     kind = parse_noise_kind(noise or AUTO)
     path = _model_path(model)
     if path is not None:
         _check_model_file(path, kind)
+    if not 0.0 <= strength <= MAX_STRENGTH:
+        raise UsageError(f"strength must lie in 0..{MAX_STRENGTH:g} (1: the model's own choice), not {strength}.")
     if settings is None:
-        settings = RunSettings(precision=parse_precision(precision), ensemble=ensemble, reuse_input=True)
+        try:
+            settings = RunSettings(precision=parse_precision(precision), ensemble=ensemble, reuse_input=True)
+        except ValueError as exc:
+            raise UsageError(f"{exc}.") from exc
     elif (precision, ensemble) != (DEFAULT_PRECISION, 1):
         raise UsageError("Give either settings or precision and ensemble, not both: settings holds them too.")
     threads = start_tensorflow(threads)

@@ -191,6 +191,10 @@ def test_bad_models_and_options_raise_denoise_errors(tmp_path, model_file):
         denoise.load_model(model_file, noise="camera")
     with pytest.raises(NoiseSpecError, match="Unknown kind of noise"):
         denoise.load_model(noise="speckle")
+    with pytest.raises(UsageError, match="strength must lie in 0..3"):
+        denoise.load_model(strength=5)
+    with pytest.raises(UsageError, match="ensemble must be from 1 to 8"):
+        denoise.load_model(ensemble=9)
     with pytest.raises(UsageError, match="give them to load_model"):
         denoise.clean(smooth_image(16, 16), model=denoise.load_model(model_file), strength=2.0)
     with pytest.raises(UsageError, match="no option colour"):

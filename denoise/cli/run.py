@@ -139,10 +139,10 @@ def run(
     try:
         jobs, total = _plan_run(source, out, in_place, shard)
         _check_writable(jobs, source, out, in_place, report)
-        pages = _html_report(html, source, model, noise_kind)
         plan = memory_plan(max_memory) if max_memory else None
         model = model and resolve_model(model)
         _check_model(model, noise_kind)
+        pages = _html_report(html, source, model, noise_kind)  # its folder is made once everything else is known good
     except DenoiseError as exc:
         fail(str(exc))
     if shard is not None and not jobs:
