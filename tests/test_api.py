@@ -97,6 +97,14 @@ def test_clean_gives_back_a_pillow_image_of_the_same_mode_and_size(mode):
         assert np.array_equal(np.asarray(cleaned)[..., 3], np.asarray(image)[..., 3])
 
 
+def test_a_transparent_palette_image_comes_back_as_rgba_with_its_transparency_in_alpha():
+    image = Image.fromarray(smooth_image(32, 32, 3)).convert("P")
+    image.info["transparency"] = 0
+    cleaned = denoise.clean(image)
+    assert cleaned.mode == "RGBA" and "transparency" not in cleaned.info
+    assert np.array_equal(np.asarray(cleaned)[..., 3], np.asarray(image.convert("RGBA"))[..., 3])
+
+
 def test_clean_leaves_the_callers_image_untouched():
     _, noisy = noisy_photo(channels=3)
     given = noisy.astype(np.float32) / 255

@@ -38,6 +38,8 @@ class InMemoryImage:
         if self.loaded is not None:
             image = to_pillow(self.loaded, np.asarray(pixels, np.float32))
             image.info = dict(self.source.info)  # the ICC profile, EXIF and the like travel with the image
+            if image.mode != self.source.mode:  # a transparent palette image comes back as RGBA: its alpha says it
+                image.info.pop("transparency", None)
             return image
         return _array_like(self.source, pixels, self.alpha)
 
