@@ -93,9 +93,17 @@ def load_model(model: str | Path | Any | None = None, *, noise: str = AUTO, stre
     from denoise.runtime import parse_precision, start_tensorflow
 
     kind = parse_noise_kind(noise or AUTO)
+    if kind is not None and model is not None:
+        raise UsageError(f"noise={kind!r} chooses among the shipped models; with a model of your own ({model!r}), "
+                         "leave it out.")
     path = _model_path(model)
     if path is not None:
-        _check_model_file(path, kind)
+        from denoise.nn.model_files import read_metadata
+
+        read_metadata(path)  # a missing or foreign file fails here, before TensorFlow is imported
+    elif model is not None and not _is_keras_model(model):
+        raise UsageError(f"model is a {type(model).__name__}; give a .keras file's path, a shipped model's name, a "
+                         "Keras model, or None for the shipped models.")
     if not 0.0 <= strength <= MAX_STRENGTH:
         raise UsageError(f"strength must lie in 0..{MAX_STRENGTH:g} (1: the model's own choice), not {strength}.")
     if settings is None:
@@ -117,16 +125,12 @@ def _model_path(model) -> Path | None:
     return resolve_model(model) if isinstance(model, (str, Path)) else None
 
 
-def _check_model_file(path: Path, kind: str | None) -> None:
-    from denoise.nn.model_files import read_metadata
-
-    if kind is not None:
-        raise UsageError(f"noise={kind!r} chooses among the shipped models; with a model of your own ({path}), "
-                         "leave it out.")
-    read_metadata(path)  # a missing or foreign file fails here, before TensorFlow is imported
+def _is_keras_model(model) -> bool:
+    return hasattr(model, "predict") and hasattr(model, "input_shape")
 
 
 def _denoiser_for(model, path: Path | None, kind: str | None, settings: RunSettings):
+    """The denoiser behind a Model and its name; model is checked already (load_model)."""
     from denoise.inference.denoiser import Denoiser, load_denoiser
     from denoise.inference.shipped import DefaultDenoiser
 
@@ -134,12 +138,7 @@ def _denoiser_for(model, path: Path | None, kind: str | None, settings: RunSetti
         return load_denoiser(path, settings), path.stem
     if model is None:
         return DefaultDenoiser(kind, settings), f"shipped models ({kind or 'chosen per image'})"
-    if hasattr(model, "predict") and hasattr(model, "input_shape"):
-        if kind is not None:
-            raise UsageError("noise chooses among the shipped models; with a Keras model of your own, leave it out.")
-        return Denoiser(model, settings), getattr(model, "name", "Keras model")
-    raise UsageError(f"model is a {type(model).__name__}; give a .keras file's path, a shipped model's name, a Keras "
-                     "model, or None for the shipped models.")
+    return Denoiser(model, settings), getattr(model, "name", "Keras model")
 
 
 _loaded: dict[tuple, Model] = {}

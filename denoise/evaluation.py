@@ -122,7 +122,7 @@ def evaluate(denoise, clean, noise: NoiseSpec | NoiseMix, seed: int = 0, names=(
     noisy = noisy_copies(clean, noise, seed)
     denoised = denoise([image.copy() for image in noisy])
     report = score_images(clean, noisy, denoised, noise, names)
-    for score, before, after in zip(report.images, noisy, denoised):
-        if on_image is not None:
+    if on_image is not None:
+        for score, before, after in zip(report.images, noisy, denoised):
             on_image(score, before, after)
     return report

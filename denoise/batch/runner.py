@@ -37,7 +37,7 @@ from denoise.io.files import remove_stale_temps
 from denoise.io.images import LoadedImage, read_image, save_image
 
 __all__ = ["DONE", "SKIPPED", "FAILED", "UNFINISHED", "FileResult", "ImageSize", "Interrupted", "Job", "RunSummary",
-           "clean_images", "measure", "parse_shard", "plan_outputs", "shard_jobs", "takes_names"]
+           "clean_images", "job_name", "measure", "parse_shard", "plan_outputs", "shard_jobs", "takes_names"]
 
 Denoiser = Callable[[list[np.ndarray]], list[np.ndarray]]
 Observe = Callable[[str, np.ndarray], Callable[[np.ndarray], None]]  # (name, input) -> a function of the output
@@ -314,7 +314,7 @@ def _denoise_and_write(batch: list[_Loaded], denoise: Denoiser, record: Callable
     started = time.perf_counter()
     try:
         # before the denoiser, which may clean an input in place
-        observers = [observe(_name(item.job), item.image.pixels) for item in batch] if observe else []
+        observers = [observe(job_name(item.job), item.image.pixels) for item in batch] if observe else []
         outputs = _call_denoiser(denoise, batch)
     # The denoiser runs TensorFlow, whose errors (out of memory, bad input) share no base class; whatever it raises
     # fails only the files of this batch, each retried alone first so one odd image cannot sink its neighbours.
@@ -337,7 +337,7 @@ def _denoise_and_write(batch: list[_Loaded], denoise: Denoiser, record: Callable
 def _call_denoiser(denoise: Denoiser, batch: list[_Loaded]) -> list[np.ndarray]:
     images = [item.image.pixels for item in batch]
     if getattr(denoise, "takes_names", False):
-        outputs = list(denoise(images, [_name(item.job) for item in batch]))
+        outputs = list(denoise(images, [job_name(item.job) for item in batch]))
     else:
         outputs = list(denoise(images))
     if len(outputs) != len(images) or any(np.shape(o) != i.shape for o, i in zip(outputs, images)):
@@ -346,7 +346,7 @@ def _call_denoiser(denoise: Denoiser, batch: list[_Loaded]) -> list[np.ndarray]:
     return outputs
 
 
-def _name(job: Job) -> str:
+def job_name(job: Job) -> str:
     """A file's name in reports: its path relative to the folder cleaned."""
     return job.name or job.source.name
 

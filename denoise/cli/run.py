@@ -256,7 +256,9 @@ def _html_report(folder: Path | None, source: Path, model: Path | None, noise_ki
 
 
 def _write_html(pages, jobs, summary) -> None:
-    names = {job.source: job.name or job.source.name for job in jobs}
+    from denoise.batch.runner import job_name
+
+    names = {job.source: job_name(job) for job in jobs}
     try:
         index = pages.write([(names.get(result.source, result.source.name), result) for result in summary.results])
     except OSError as exc:

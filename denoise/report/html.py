@@ -91,7 +91,7 @@ class HtmlReport:
     def write(self, results=()) -> Path:
         """Write index.html and the image pages; results, (name, FileResult) pairs of a run, add status and time."""
         for name, result in results:
-            entry = self.entries.get(name) or self.entries.setdefault(name, Entry(name, len(self.entries)))
+            entry = self.entries.setdefault(name, Entry(name, len(self.entries)))
             entry.status, entry.reason, entry.seconds = result.status, result.reason, result.seconds
             entry.unchanged = result.unchanged
         entries = sorted(self.entries.values(), key=_order)
