@@ -291,8 +291,12 @@ def score(clean: dict, out_dir: Path, seconds: dict | None) -> dict:
             "seconds": seconds[name] if seconds else None,
         }
     per_mp = [seconds[n] / (clean[n].shape[0] * clean[n].shape[1] / 1e6) for n in clean] if seconds else None
+    # An output identical to its reference (a clean image passed through) has an infinite PSNR, which would make
+    # the mean infinite: the mean is over the others, and the count of identical ones is reported beside it.
+    finite = [s["psnr"] for s in images.values() if np.isfinite(s["psnr"])]
     return {
-        "psnr": float(np.mean([s["psnr"] for s in images.values()])),
+        "psnr": float(np.mean(finite)) if finite else float("inf"),
+        "identical": len(images) - len(finite),
         "ssim": float(np.mean([s["ssim"] for s in images.values()])),
         "s_per_mp": statistics.median(per_mp) if per_mp else None,
         "images": images,
@@ -321,7 +325,10 @@ def print_table(spec: NoiseSpec, count: int, rows: list[dict]) -> None:
     for row in rows:
         per_mp = f"{row['s_per_mp']:.3f}" if row.get("s_per_mp") is not None else "-"
         psnr_, ssim_ = (f"{row['psnr']:.2f}", f"{row['ssim']:.4f}") if "psnr" in row else ("-", "-")
-        print(f"{row['method']:<40} {psnr_:>8} {ssim_:>7} {per_mp:>9}  {row['note']}")
+        identical = row.get("identical", 0)
+        note = "; ".join(filter(None, [row["note"], f"{identical} identical to the clean image, PSNR over the others"
+                                       if identical and np.isfinite(row["psnr"]) else ""]))
+        print(f"{row['method']:<40} {psnr_:>8} {ssim_:>7} {per_mp:>9}  {note}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -331,7 +338,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--model",
         action="append",
-        help=f"a .keras model or a shipped model's name (gaussian-colour"
+        help=f"a .keras model or a shipped model's name (gaussian"
         f", ...), or {SHIPPED!r} for the shipped models "
         "picked per image as `denoise run` does (the default); repeatable",
     )

@@ -19,7 +19,7 @@ import denoise
 from denoise.inference.settings import RunSettings
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "clean"
-CASES = (("gaussian-gray", "camera.png", "gaussian:20"), ("gaussian-colour", "astronaut.png", "gaussian:20"),
+CASES = (("gaussian", "camera.png", "gaussian:20"), ("gaussian", "astronaut.png", "gaussian:20"),
          ("camera-colour", "astronaut.png", "camera:0.5"), ("impulse-gray", "camera.png", "salt-and-pepper:0.1"))
 
 

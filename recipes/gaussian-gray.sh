@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# How the shipped Gaussian gray model (denoise/weights/gaussian-gray.keras) was made; its model card has the figures.
+# How the width-32 Gaussian gray model, the gray default until 2026-12-01, was made (its card:
+# docs/retired-models/gaussian-gray-width32.md). recipes/impulse-gray.sh starts from its stage 2.
 # Usage: recipes/gaussian-gray.sh DATA WORK [LAST_STAGE]   (DATA: the project's data folder with train400/; WORK: a
 # scratch folder for the training runs; LAST_STAGE 1, 2 or 3, default 3: stop after that stage, as
 # recipes/impulse-gray.sh does with 2). Rerunning resumes an interrupted stage; a finished one has nothing left to do.

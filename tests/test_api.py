@@ -128,7 +128,9 @@ def test_a_model_file_a_shipped_name_and_a_keras_model_all_load(model_file):
     from_file = denoise.load_model(model_file).clean(image)
     from_object = denoise.load_model(tiny_unet(1)).clean(image)  # the same seed builds the same weights
     assert np.array_equal(from_file, from_object)
-    assert denoise.load_model("gaussian-gray").name == "gaussian-gray"
+    assert denoise.load_model("gaussian").name == "gaussian"
+    # the names the Gaussian model shipped under before 2026-12-01 still find it
+    assert denoise.load_model("gaussian-gray").name == denoise.load_model("gaussian-colour.keras").name == "gaussian"
 
 
 def test_a_large_image_goes_through_in_tiles_without_seams(monkeypatch):
@@ -136,11 +138,11 @@ def test_a_large_image_goes_through_in_tiles_without_seams(monkeypatch):
     from denoise.inference.settings import RunSettings
 
     _, noisy = noisy_photo(channels=1, sigma=20, size=256)  # larger than a 32-pixel tile and its margins
-    whole = denoise.load_model("gaussian-gray", precision="float32").clean(noisy)
+    whole = denoise.load_model("gaussian", precision="float32").clean(noisy)
     tiled_calls = []
     monkeypatch.setattr(denoiser, "run_tiled", lambda *args, **kw: tiled_calls.append(1) or run_tiled(*args, **kw))
     # the default margins are wider than the model's reach (at 64 pixels, 5.5% of the pixels differed by 1-2 levels)
-    tiles = denoise.load_model("gaussian-gray", settings=RunSettings(tile=32, precision="float32"))
+    tiles = denoise.load_model("gaussian", settings=RunSettings(tile=32, precision="float32"))
     assert np.array_equal(tiles.clean(noisy), whole)
     assert tiled_calls
 
@@ -176,7 +178,7 @@ def test_add_noise_is_seeded_and_keeps_type_and_alpha():
 
 def test_evaluate_scores_a_model_on_clean_images():
     clean = [np.asarray(crop("clean/camera.png", 64)), np.asarray(crop("clean/text.png", 64))]
-    report = denoise.evaluate("gaussian-gray", clean, "gaussian:25", seed=1, names=["camera", "text"])
+    report = denoise.evaluate("gaussian", clean, "gaussian:25", seed=1, names=["camera", "text"])
     assert [score.name for score in report.images] == ["camera", "text"]
     assert report.mean("denoised_psnr") > report.mean("noisy_psnr") + 3
 

@@ -107,3 +107,31 @@ def test_the_gray_default_model_cleans_colour_photos_better_in_the_opponent_colo
         noisy = np.round(add_noise(clean, parse_noise("gaussian:25"), np.random.default_rng(0)) * 255) / 255
         plain, opponent = (psnr(clean, d([noisy.astype(np.float32)])[0]) for d in (by_channel, chosen))
         assert opponent > plain + margin, f"{name}: {plain:.2f} dB by channel, {opponent:.2f} dB opponent"
+
+
+def test_a_clean_gray_photo_is_passed_through_and_a_noisy_one_is_cleaned(tmp_path):
+    """Images whose detected Gaussian noise reads below PASS_THROUGH_SIGMA come out with every pixel as it was, and
+    the summary counts them; light noise above it is still removed."""
+    from denoise.inference.shipped import PASS_THROUGH_SIGMA
+    from denoise.noise.detection import image_sigma
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    clean = read_image(SAMPLES / "clean" / "camera.png").pixels
+    light = np.round(add_noise(clean, parse_noise("gaussian:8"), np.random.default_rng(0)) * 255) / 255
+    assert image_sigma(clean) < PASS_THROUGH_SIGMA < image_sigma(light)  # the premise: 1.7 and about 8
+    shutil.copy(SAMPLES / "clean" / "camera.png", folder / "clean.png")
+    save_array(light, folder / "light.png")
+    result = CliRunner().invoke(app, ["run", str(folder), "-o", str(out), "--precision", "float32"])
+    assert result.exit_code == 0, result.output
+    assert "1 of them unchanged: no noise found" in result.output
+    assert np.array_equal(read_image(out / "clean.png").pixels, clean)
+    assert psnr(clean, read_image(out / "light.png").pixels) > psnr(clean, light) + 3
+
+
+def test_noise_gaussian_told_cleans_even_an_image_that_reads_clean():
+    import denoise
+
+    clean = np.asarray(read_image(SAMPLES / "clean" / "camera.png").pixels[..., 0] * 255, np.uint8)
+    assert np.array_equal(denoise.clean(clean, precision="float32"), clean)
+    assert not np.array_equal(denoise.clean(clean, noise="gaussian", precision="float32"), clean)

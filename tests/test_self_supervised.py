@@ -124,7 +124,7 @@ def test_the_shipped_model_adapts_to_a_noisy_folder_with_psnr_reported_on_clean_
     out = tmp_path / "adapted.keras"
     result = CliRunner().invoke(app, [
         "train", "--dataset", "folder", "--path", str(noisy_folder), "--channels", "1", "--target", "self",
-        "--init-from", "gaussian-gray", "--validation-path", str(twins), "--patch-size", "64", "--batch-size", "4",
+        "--init-from", "gaussian", "--validation-path", str(twins), "--patch-size", "64", "--batch-size", "4",
         "--epochs", "1", "--steps-per-epoch", "5", "--out", str(out)])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith(("starting model", "epoch"))]
@@ -133,7 +133,7 @@ def test_the_shipped_model_adapts_to_a_noisy_folder_with_psnr_reported_on_clean_
     # the twins' PSNR is what the line reports: the shipped gray model cleans sigma-25 noise far above the input
     noisy_db, denoised_db = (float(x) for x in re.findall(r"noisy ([\d.]+) dB -> denoised ([\d.]+) dB", lines[0])[0])
     assert denoised_db > noisy_db + 5
-    assert load_model(out)[1]["train_config"]["init_from"].endswith("gaussian-gray.keras")
+    assert load_model(out)[1]["train_config"]["init_from"].endswith("gaussian.keras")
 
 
 def test_twins_without_a_noisy_folder_are_refused_naming_what_is_missing(noisy_folder, tmp_path):

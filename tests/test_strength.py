@@ -19,7 +19,7 @@ def gray_model():
     from denoise.inference.denoiser import load_denoiser
     from denoise.nn.model_files import resolve_model
 
-    return load_denoiser(resolve_model("gaussian-gray"))
+    return load_denoiser(resolve_model("gaussian"))
 
 
 @pytest.fixture(scope="module")

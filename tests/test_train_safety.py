@@ -61,10 +61,10 @@ SMALL = ["--width", "4", "--depth", "2", "--batch-size", "4", "--patch-size", "3
     (["train", "--loss", "l7"], "--loss"),
     (["train", "--precision", "float8"], "--precision"),
     (["train", "--resume"], "--resume"),
-    (["train", "--init-from", "missing.keras"], "gaussian-gray"),
+    (["train", "--init-from", "missing.keras"], "gaussian"),
     (["train", "--data-dir", "x"], "--data-dir"),
     (["train", "--path", "nowhere"], "--path"),
-    (["eval", "missing.keras"], "gaussian-gray"),
+    (["eval", "missing.keras"], "gaussian"),
     (["noise", "IN", "OUT", "--noise", "gaussian:999"], "--noise"),
 ])
 def test_a_bad_option_exits_2_naming_it_before_tensorflow_is_imported(tmp_path, clean_folder, args, named):
@@ -161,7 +161,7 @@ def test_fine_tuning_defaults_to_a_lower_learning_rate_with_a_warm_up(tmp_path):
 
 
 def test_eval_takes_a_shipped_model_by_name_and_names_each_image_in_json(tmp_path, clean_folder):
-    result = runner.invoke(app, ["eval", "gaussian-gray", "--path", str(clean_folder), "--limit", "2", "--json"])
+    result = runner.invoke(app, ["eval", "gaussian", "--path", str(clean_folder), "--limit", "2", "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)["images"]
     assert [row["name"] for row in rows] == ["image000.png", "image001.png"]

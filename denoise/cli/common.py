@@ -134,7 +134,7 @@ ChannelsOption = Annotated[Optional[int], typer.Option(
 
 
 def resolve_model(path_or_name: Path) -> Path:
-    """A model argument as a file path: a .keras file, or a shipped model's name such as gaussian-gray."""
+    """A model argument as a file path: a .keras file, or a shipped model's name such as gaussian."""
     from denoise.nn.model_files import resolve_model as resolve
 
     return resolve(path_or_name)

@@ -27,19 +27,27 @@ _SHOWN = (
 )
 
 
+# Names shipped models had before, so that scripts written for them keep working: until 2026-12-01 gray images had
+# a width-32 model of their own and colour photos the width-40 one that is now `gaussian` for both.
+FORMER_NAMES = {"gaussian-gray": "gaussian", "gaussian-colour": "gaussian"}
+
+
 def shipped_model_names() -> list[str]:
-    """The names the shipped models can be given by instead of a path, e.g. "gaussian-gray"."""
+    """The names the shipped models can be given by instead of a path, e.g. "gaussian"."""
     return sorted(path.stem for path in WEIGHTS_FOLDER.glob("*.keras"))
 
 
 def resolve_model(path_or_name: str | Path) -> Path:
-    """A model file's path: an existing file as given, else the shipped model of that name (with or without .keras).
+    """A model file's path: an existing file as given, else the shipped model of that name (with or without .keras,
+    or a former name of it).
 
     An unknown name comes back as a path, so that read_metadata's error names it and lists the shipped names.
     """
     path = Path(path_or_name)
-    if not path.exists() and path.parent == Path(".") and path.stem in shipped_model_names():
-        return WEIGHTS_FOLDER / f"{path.stem}.keras"
+    if not path.exists() and path.parent == Path("."):
+        name = FORMER_NAMES.get(path.stem, path.stem)
+        if name in shipped_model_names():
+            return WEIGHTS_FOLDER / f"{name}.keras"
     return path
 
 

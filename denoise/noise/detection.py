@@ -204,6 +204,14 @@ def _sigma_between_extremes(planes: list[np.ndarray]) -> float:
     return residual_sigma(residual)
 
 
+def image_sigma(image: np.ndarray) -> float:
+    """The white-noise sigma (0-255 scale) of a float HxWxC image in [0, 1]: the median of plane_sigma over each
+    channel's probe crops, so a 50 MP photo is never copied whole for it. Texture reads as a little noise: clean
+    photos read 2-5 (Set12 at most 4.6), fine fur or grain up to 10-19."""
+    return float(np.median([plane_sigma(crop) for channel in range(image.shape[-1])
+                            for crop in probe_crops(image[..., channel])]))
+
+
 def plane_sigma(plane: np.ndarray) -> float:
     """The sigma (0-255 scale) of the white noise in a float HxW plane in [0, 1], robust to edges and texture."""
     return residual_sigma(_residual(plane))
