@@ -68,9 +68,18 @@ class Model:
     @property
     def precision(self) -> str:
         """The arithmetic the model runs in: "float32" or "bfloat16"."""
-        from denoise.runtime import resolve_precision
+        from denoise.runtime import resolve_engine
 
-        return getattr(self._denoiser, "precision", None) or resolve_precision(self.settings.precision)
+        return getattr(self._denoiser, "precision", None) or resolve_engine(self.settings.precision,
+                                                                             self.settings.runtime)[0]
+
+    @property
+    def runtime(self) -> str:
+        """What runs the model: "litert" (TensorFlow Lite's XNNPACK kernels, float32 on CPUs) or "tensorflow"."""
+        from denoise.runtime import resolve_engine
+
+        return getattr(self._denoiser, "runtime", None) or resolve_engine(self.settings.precision,
+                                                                           self.settings.runtime)[1]
 
     @property
     def noise_counts(self) -> dict[str, int]:

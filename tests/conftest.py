@@ -1,10 +1,15 @@
 """Shared fixtures: every test runs with caches and config pointed at its own tmp_path, and no network."""
 
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out of test output
 
 import pytest
+
+# Models converted for LiteRT (denoise/inference/litert.py) are shared by the tests of one worker process, so each
+# shipped model is converted once, not once per test; a test of the cache itself points DENOISE_CACHE elsewhere.
+SHARED_CACHE = tempfile.mkdtemp(prefix="denoise-test-cache-")
 
 
 @pytest.fixture(autouse=True)
@@ -15,6 +20,7 @@ def isolated_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("KERAS_HOME", str(home / ".keras"))
     monkeypatch.delenv("DENOISE_DISABLE_PLUGINS", raising=False)
+    monkeypatch.setenv("DENOISE_CACHE", SHARED_CACHE)
     yield
 
 

@@ -115,6 +115,15 @@ PrecisionOption = Annotated[str, typer.Option(
     parser=checked(precision_option), metavar="MODE", help="Arithmetic of the model's layers. auto: "
     "bfloat16 on CPUs that compute it natively (AMX or AVX-512 BF16; about 3x faster, PSNR within 0.02 dB), else "
     "float32.")]
+def runtime_option(text: str) -> str:
+    from denoise.runtime import parse_runtime
+
+    return parse_runtime(text)
+
+
+RuntimeOption = Annotated[str, typer.Option(
+    parser=checked(runtime_option), metavar="NAME", help="What runs the model. auto: litert (TensorFlow Lite's "
+    "XNNPACK kernels, 1.3-1.5x as fast, the same output) wherever it computes in float32 on a CPU, else tensorflow.")]
 EnsembleOption = Annotated[int, typer.Option(
     min=1, max=MAX_ENSEMBLE, metavar="N", help=f"Average the model over N flips and transposes of each image "
     f"(1-{MAX_ENSEMBLE}): N times slower, a little cleaner (about +0.1 dB with 2, +0.15 with 8 on CSet5).")]

@@ -16,6 +16,7 @@ from denoise.cli.common import (
     NoiseOption,
     PathOption,
     PrecisionOption,
+    RuntimeOption,
     app,
     fail,
     resolve_model,
@@ -37,6 +38,7 @@ def evaluate(
     seed: int = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print per-image scores as JSON.")] = False,
     precision: PrecisionOption = RunSettings.precision,
+    runtime: RuntimeOption = RunSettings.runtime,
     ensemble: EnsembleOption = RunSettings.ensemble,
     html: Annotated[Optional[Path], typer.Option(metavar="DIR", help=(
         "Write a before-and-after report here (DIR/index.html): per image the noisy input and the output, "
@@ -58,7 +60,8 @@ def evaluate(
     from denoise.api import load_model
 
     try:
-        cleaner = load_model(model, settings=RunSettings(precision=precision, ensemble=ensemble, reuse_input=True))
+        cleaner = load_model(model, settings=RunSettings(precision=precision, runtime=runtime, ensemble=ensemble,
+                                                           reuse_input=True))
         request = LoadRequest(path=path, patch_size=None, validation_fraction=1.0, channels=channels, seed=seed,
                               limit=limit)
         data = load_dataset(dataset, request)

@@ -13,6 +13,7 @@ from denoise.batch.settings import DEFAULT_BATCH_SIZE
 from denoise.cli.common import (
     EnsembleOption,
     PrecisionOption,
+    RuntimeOption,
     ThreadsOption,
     app,
     checked,
@@ -102,6 +103,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     threads: ThreadsOption = None,
     precision: PrecisionOption = RunSettings.precision,
+    runtime: RuntimeOption = RunSettings.runtime,
     ensemble: EnsembleOption = RunSettings.ensemble,
     shard: Annotated[
         Optional[str],
@@ -155,6 +157,7 @@ def run(
             tile=tile,
             reuse_input=True,
             precision=precision,
+            runtime=runtime,
             ensemble=ensemble,
             **({"max_batch_pixels": plan.batch_pixels} if plan else {}),
         )
@@ -308,7 +311,7 @@ def _device(cleaner) -> str:
     """Where the model runs and in what arithmetic."""
     from denoise.runtime import describe_device
 
-    return describe_device(cleaner.threads, cleaner.precision)
+    return describe_device(cleaner.threads, cleaner.precision, cleaner.runtime)
 
 
 def _load_model(model: Path | None, noise_kind: str | None, settings: RunSettings, threads: int | None,

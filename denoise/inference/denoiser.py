@@ -34,10 +34,10 @@ class Denoiser:
         (colour.py) instead of channel by channel; only for blind models (channels.colour_space_for)."""
         import tensorflow as tf
 
-        from denoise.runtime import resolve_precision
+        from denoise.runtime import resolve_engine
 
         self.settings = settings = settings or RunSettings()
-        self.precision = resolve_precision(settings.precision)
+        self.precision, self.runtime = resolve_engine(settings.precision, settings.runtime)
         if self.precision == "bfloat16":
             try:
                 model = with_bfloat16_compute(model)
@@ -52,6 +52,7 @@ class Denoiser:
         self.margin = round_up(settings.margin, self.multiple)
         # One traced graph per input shape; reduce_retracing keeps the number of traces small for mixed sizes.
         self._predict = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+        self._lite = self._lite_model(model) if self.runtime == "litert" else None
 
     @property
     def opponent(self) -> bool:
@@ -105,7 +106,28 @@ class Denoiser:
         return outputs
 
     def _predict_batch(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self._predict(batch))
+        return self._lite(batch) if self._lite else np.asarray(self._predict(batch))
+
+    def _lite_model(self, model):
+        """The model converted for LiteRT; None, and TensorFlow runs it, if the converter cannot take it."""
+        import tensorflow as tf
+
+        from denoise.inference.litert import LiteModel
+        from denoise.runtime import usable_cores
+
+        try:
+            threads = tf.config.threading.get_intra_op_parallelism_threads() or usable_cores()
+            return LiteModel(model, threads, self._example_shape(model))
+        except Exception:  # noqa: BLE001 - the converter raises many types; TensorFlow runs every model
+            if self.settings.runtime == "litert":
+                raise
+            self.runtime = "tensorflow"
+            return None
+
+    def _example_shape(self, model) -> tuple[int, ...]:
+        """The smallest HxWxC image the model takes."""
+        height, width = self.fixed_size or (self.multiple, self.multiple)
+        return height, width, model_channels(model)
 
     def _check_size(self, height: int, width: int) -> None:
         if self.fixed_size and (height, width) != self.fixed_size:

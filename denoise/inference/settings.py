@@ -24,6 +24,7 @@ MAX_BATCH_PIXELS = 1_500_000
 # one model run each (orientations.py).
 MAX_ENSEMBLE = 8
 DEFAULT_PRECISION = "auto"  # bfloat16 where the CPU computes it natively, else float32 (runtime.resolve_precision)
+DEFAULT_RUNTIME = "auto"  # LiteRT for float32 on a CPU, else TensorFlow (runtime.resolve_engine)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class RunSettings:
     # instead of beside a second full-size float copy: on a 50 MP colour photo that saves about 500 MB.
     reuse_input: bool = False
     precision: str = DEFAULT_PRECISION  # "float32", "bfloat16" or "auto"
+    runtime: str = DEFAULT_RUNTIME  # "tensorflow", "litert" or "auto"
     ensemble: int = 1  # average the outputs of this many orientations of each image (N times the time)
 
     def __post_init__(self):
