@@ -16,14 +16,21 @@ the median reported. Figures:
 - matmul GFLOP/s: a float32 4096x4096 tf.matmul in the same process setup, the machine's practical ceiling;
 - first output: seconds from launching the child (Python, TensorFlow, model load, tracing) to its first file.
 
-Usage (the README's Performance section was made with this command):
+Each scenario runs once per combination of --precision, --runtime and --max-isa, one after the other. --max-isa
+AVX2 sets ONEDNN_MAX_CPU_ISA=AVX2 for the child, so TensorFlow's kernels run as on a CPU without AVX-512 or AMX, and
+"auto" precision is float32 there, as on such a CPU. XNNPACK (the litert runtime) has no such switch: on an AVX-512
+machine its AVX2-limited row still uses AVX-512, so the AVX2 figure for it comes from an AVX2 machine.
+
+Usage (the README's Performance section was made with these commands):
 
     python benchmarks/throughput.py --repeats 3 --huge
+    python benchmarks/throughput.py --model camera-colour --small 0 --repeats 3 --max-isa none,AVX2
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -105,7 +112,8 @@ def child(args) -> None:
     from denoise.inference.denoiser import load_denoiser
     from denoise.io.images import read_image
 
-    denoiser = load_denoiser(Path(args.model), RunSettings(reuse_input=True, precision=args.precision))
+    settings = RunSettings(reuse_input=True, precision=args.precision, runtime=args.runtime)
+    denoiser = load_denoiser(Path(args.model), settings)
     jobs = plan_outputs(args.folder, args.out)
     first: list[float] = []  # when the first output was written, to time start-up as a user sees it
     clean_images(
@@ -130,6 +138,7 @@ def child(args) -> None:
                 "pixels": pixels,
                 "wall": walls,
                 "precision": denoiser.precision,
+                "runtime": denoiser.runtime,
                 "inference": inference,
                 "threads": threads,
                 "first_output_at": first[0],
@@ -197,7 +206,8 @@ def matmul_gflops(threads: int | None, repeats: int = 5) -> float:
     return 2 * 4096**3 / statistics.median(times) / 1e9
 
 
-def run_scenario(args, name: str, folder: Path, model: Path, work: Path, precision: str) -> dict:
+def run_scenario(args, name: str, folder: Path, model: Path, work: Path, path: tuple[str, str, str]) -> dict:
+    precision, runtime, isa = path
     command = [
         sys.executable,
         __file__,
@@ -212,11 +222,16 @@ def run_scenario(args, name: str, folder: Path, model: Path, work: Path, precisi
         str(args.repeats),
         "--precision",
         precision,
+        "--runtime",
+        runtime,
     ]
     if args.threads:
         command += ["--threads", str(args.threads)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if isa != "none":
+        env["ONEDNN_MAX_CPU_ISA"] = isa
     begun = time.time()
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])
@@ -225,6 +240,8 @@ def run_scenario(args, name: str, folder: Path, model: Path, work: Path, precisi
     return {
         "scenario": name,
         "precision": figures["precision"],
+        "runtime": figures["runtime"],
+        "max_isa": isa,
         "megapixels": round(megapixels, 2),
         "end_to_end_mp_s": megapixels / wall,
         "inference_mp_s": megapixels / inference,
@@ -260,6 +277,10 @@ def main() -> None:
         help="as denoise run --precision; several, comma-separated "
         "(e.g. float32,bfloat16), run each scenario once per precision, one after the other",
     )
+    parser.add_argument("--runtime", default="auto", help="as denoise run --runtime; several, comma-separated "
+                        "(e.g. tensorflow,litert), as --precision")
+    parser.add_argument("--max-isa", default="none", help="ONEDNN_MAX_CPU_ISA for the child (e.g. AVX2), none for no "
+                        "limit; several, comma-separated (none,AVX2: the default path and an AVX2 CPU's side by side)")
     parser.add_argument("--json", help="write every figure here too")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
@@ -277,8 +298,9 @@ def main() -> None:
         for index, (name, count, height, width) in enumerate(scenarios(args)):
             folder = work / f"scenario{index}"
             write_folder(folder, count, height, width)
-            for precision in args.precision.split(","):
-                rows.append(run_scenario(args, name, folder, model, work, precision))
+            for path in itertools.product(*(option.split(",") for option in (args.precision, args.runtime,
+                                                                              args.max_isa))):
+                rows.append(run_scenario(args, name, folder, model, work, path))
                 print(_row(rows[-1]), flush=True)
     ceiling = matmul_gflops(args.threads)
     print(
@@ -293,7 +315,8 @@ def main() -> None:
 
 def _row(row: dict) -> str:
     return (
-        f"{row['scenario']:<24} {row['precision']:<8} {row['megapixels']:7.1f} MP  "
+        f"{row['scenario']:<24} {row['precision']:<8} {row['runtime']:<10} isa {row['max_isa']:<6} "
+        f"{row['megapixels']:7.1f} MP  "
         f"end-to-end {row['end_to_end_mp_s']:6.2f} MP/s  "
         f"inference {row['inference_mp_s']:6.2f} MP/s  overhead {row['overhead'] * 100:5.1f}%  "
         f"peak RSS {row['peak_rss_mib']:6.0f} MiB  model {row['model_gflop_s']:5.1f} GFLOP/s  "

@@ -71,8 +71,15 @@ def resolve_precision(precision: str) -> str:
         return precision
     import tensorflow as tf
 
-    native = bool(_cpu_flags() & {"amx_bf16", "avx512_bf16"})
+    native = bool(_cpu_flags() & {"amx_bf16", "avx512_bf16"}) and not _onednn_below_bfloat16()
     return "bfloat16" if native and not tf.config.list_physical_devices("GPU") else "float32"
+
+
+def _onednn_below_bfloat16() -> bool:
+    """Whether ONEDNN_MAX_CPU_ISA keeps TensorFlow's kernels below the instructions that compute bfloat16 natively
+    (as `ONEDNN_MAX_CPU_ISA=AVX2` does, to run as on a CPU without AVX-512 or AMX)."""
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    return limit in {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
 
 
 RUNTIMES = ("auto", "tensorflow", "litert")

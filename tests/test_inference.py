@@ -241,3 +241,20 @@ def test_an_ensemble_on_a_colour_photo_in_the_opponent_space_gives_the_same_outp
     (result,) = Denoiser(model, replace(settings, reuse_input=True, ensemble=2), colour_space="opponent")([owned])
     assert result is owned
     np.testing.assert_allclose(result, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("colour_space", ["opponent", "rgb"])
+def test_a_colour_photo_cleaned_in_place_plane_by_plane_equals_the_copying_path(colour_space):
+    """A large colour image we may overwrite goes through a gray model one channel at a time, each channel tiled
+    and written back where it lies (no plane copy): the result is the copying path's, in the caller's array."""
+    model = tiny_unet(1, depth=2)
+    rng = np.random.default_rng(4)
+    image = np.clip(as_float(smooth_image(150, 130, 3, seed=4)) + rng.normal(0, 0.08, (150, 130, 3)), 0, 1)
+    image = image.astype(np.float32)
+    settings = RunSettings(tile=32, margin=64, precision="float32")
+    (copied,) = Denoiser(model, settings, colour_space=colour_space)([image.copy()])
+    mine = image.copy()
+    (in_place,) = Denoiser(model, replace(settings, reuse_input=True), colour_space=colour_space)([mine])
+    assert in_place is mine
+    np.testing.assert_allclose(in_place, copied, atol=1e-5)
+    assert np.abs(copied - image).max() > 1e-3

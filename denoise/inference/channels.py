@@ -104,7 +104,11 @@ class ChannelPath:
                 and image.ndim == 3 and image.shape[-1] > 1 and image.flags.writeable)
 
     def clean_in_place(self, image: np.ndarray, run: RunPlanes) -> np.ndarray:
-        """A gray model on one colour image we may overwrite: a channel at a time, so one plane copy at most."""
+        """A gray model on one colour image we may overwrite: a channel at a time, each cleaned where it lies.
+
+        The channel goes to the model as a strided view of the image: a large one is tiled, and its tiles' outputs
+        are written straight back into it, so a 50 MP photo needs no 200 MB plane copy; a small one comes back as
+        a new array, copied in."""
         whole = self._whole_impulse_pixels(image)
         opponent = self._in_opponent_space(image)
         if opponent:
@@ -112,11 +116,12 @@ class ChannelPath:
             stride = residual_stride(*image.shape[:2])
             samples = image[::stride, ::stride].copy()  # some of the noisy planes, to measure the noise on
         for channel in range(image.shape[-1]):
-            plane = np.ascontiguousarray(image[..., channel : channel + 1])
+            plane = image[..., channel : channel + 1]
             clean = None if whole is None else is_extreme(plane[..., 0]) & ~whole
             kept = None if clean is None else plane[..., 0][clean]  # the run may overwrite the plane
             (result,) = run([plane], True)
-            image[..., channel : channel + 1] = result
+            if result is not plane:
+                image[..., channel : channel + 1] = result
             if clean is not None:
                 image[..., channel][clean] = kept
         if opponent:
