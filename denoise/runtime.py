@@ -95,7 +95,8 @@ def resolve_engine(precision: str, runtime: str) -> tuple[str, str]:
     """The arithmetic and the runtime a model runs with: ("float32" or "bfloat16", "tensorflow" or "litert").
 
     'auto' runtime: LiteRT (TensorFlow Lite's interpreter with its XNNPACK kernels) wherever the model computes in
-    float32 on a CPU, where it ran 1.3-1.5x as fast as TensorFlow with the same output (docs/performance.md);
+    float32 on a CPU, where `denoise run` went 1.1-1.2x as fast as with TensorFlow, with the same output
+    (docs/performance.md);
     TensorFlow for bfloat16 (AMX) and on GPUs. LiteRT computes in float32 only.
     """
     parse_runtime(runtime)

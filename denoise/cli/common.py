@@ -123,7 +123,8 @@ def runtime_option(text: str) -> str:
 
 RuntimeOption = Annotated[str, typer.Option(
     parser=checked(runtime_option), metavar="NAME", help="What runs the model. auto: litert (TensorFlow Lite's "
-    "XNNPACK kernels, 1.3-1.5x as fast, the same output) wherever it computes in float32 on a CPU, else tensorflow.")]
+    "XNNPACK kernels: 1.1-1.2x as fast on 2 AVX2 cores, the same output, a little more memory) wherever it computes "
+    "in float32 on a CPU, else tensorflow.")]
 EnsembleOption = Annotated[int, typer.Option(
     min=1, max=MAX_ENSEMBLE, metavar="N", help=f"Average the model over N flips and transposes of each image "
     f"(1-{MAX_ENSEMBLE}): N times slower, a little cleaner (about +0.1 dB with 2, +0.15 with 8 on CSet5).")]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_TILE = 1024  # core size in pixels; a 1024 + 2*64 tile of the default model needs a few hundred MB
+DEFAULT_TILE = 1024  # core size in pixels; a 1024 + 2*96 tile of the default model needs a few hundred MB
 # bfloat16 convolutions (oneDNN) need more memory per pixel: a 50 MP photo peaked at 2328 MiB with 1024 px tiles
 # against 1975 MiB in float32, and at 1999-2005 MiB with 768 px tiles (docs/performance.md).
 BFLOAT16_TILE = 768
