@@ -147,6 +147,8 @@ def _denoiser_for(model, path: Path | None, kind: str | None, settings: RunSetti
         return load_denoiser(path, settings), path.stem
     if model is None:
         return DefaultDenoiser(kind, settings), f"shipped models ({kind or 'chosen per image'})"
+    if settings.runtime == "auto":  # a Keras object may still be training: LiteRT would run a frozen copy of it
+        settings = dataclasses.replace(settings, runtime="tensorflow")
     return Denoiser(model, settings), getattr(model, "name", "Keras model")
 
 

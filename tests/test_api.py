@@ -234,3 +234,21 @@ def test_self_supervised_patches_default_to_twice_the_size_since_they_are_halved
     denoise.train(tmp_path / "m.keras", path=tmp_path / "photos", **options)
     assert seen[0].patch_size == patch
     assert (seen[0].noise is None) == (options.get("target") == "self")
+
+
+def test_a_keras_model_object_is_run_live_so_later_training_shows():
+    """A model object may still be training: the Model runs its current weights (TensorFlow, not a frozen LiteRT
+    copy), while a model file gets LiteRT on a CPU in float32."""
+    model = tiny_unet(1)
+    image = smooth_image(32, 32, 1)
+    loaded = denoise.load_model(model, precision="float32")
+    assert loaded.runtime == "tensorflow"
+    before = loaded.clean(image)
+    model.set_weights([w * 0.5 for w in model.get_weights()])
+    assert not np.array_equal(loaded.clean(image), before)
+
+
+def test_a_model_file_runs_on_litert_in_float32_on_a_cpu(model_file):
+    loaded, image = denoise.load_model(model_file, precision="float32"), smooth_image(20, 20, 1)
+    assert loaded.runtime == "litert"
+    assert loaded.clean(image).shape == image.shape

@@ -397,7 +397,9 @@ class _EpochEnd(keras.callbacks.Callback):
     def denoiser(self) -> Denoiser:
         """One Denoiser for the whole run, so its traced graphs are reused every epoch."""
         if self._denoiser is None:
-            self._denoiser = Denoiser(self.network, RunSettings(precision="float32"))  # the model's own arithmetic
+            # The model's own arithmetic, on TensorFlow: the weights change every epoch, and LiteRT would run the
+            # copy of them it converted when the denoiser was made.
+            self._denoiser = Denoiser(self.network, RunSettings(precision="float32", runtime="tensorflow"))
         return self._denoiser
 
     def save(self, model, path, epochs, validation_psnr, include_optimizer=False):
