@@ -9,7 +9,7 @@ from factories import smooth_image, tiny_unet
 from typer.testing import CliRunner
 
 from denoise.cli import app
-from denoise.errors import UsageError
+from denoise.errors import ModelError, UsageError
 from denoise.inference import litert
 from denoise.inference.denoiser import Denoiser
 from denoise.inference.settings import RunSettings
@@ -87,7 +87,7 @@ def test_a_model_the_converter_refuses_runs_on_tensorflow_unless_litert_was_aske
     monkeypatch.setattr(litert, "convert", refuse)
     model = tiny_unet(1)
     assert Denoiser(model, RunSettings(precision="float32")).runtime == "tensorflow"
-    with pytest.raises(ValueError, match="op not supported"):
+    with pytest.raises(ModelError, match="op not supported.*--runtime auto or tensorflow"):
         Denoiser(model, RunSettings(runtime="litert"))
 
 

@@ -118,9 +118,10 @@ class Denoiser:
         try:
             threads = tf.config.threading.get_intra_op_parallelism_threads() or usable_cores()
             return LiteModel(model, threads, self._example_shape(model))
-        except Exception:  # noqa: BLE001 - the converter raises many types; TensorFlow runs every model
+        except Exception as exc:  # noqa: BLE001 - the converter raises many types; TensorFlow runs every model
             if self.settings.runtime == "litert":
-                raise
+                raise ModelError(f"LiteRT cannot run this model ({exc}). Use --runtime auto or tensorflow, which "
+                                 "run every model.") from exc
             self.runtime = "tensorflow"
             return None
 
