@@ -56,8 +56,12 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 def parse_precision(text: str) -> str:
-    if text not in PRECISIONS:
-        raise UsageError(f"Unknown precision {text!r}. Choose one of: {', '.join(PRECISIONS)}.")
+    return _one_of(text, PRECISIONS, "precision")
+
+
+def _one_of(text: str, choices: tuple[str, ...], what: str) -> str:
+    if text not in choices:
+        raise UsageError(f"Unknown {what} {text!r}. Choose one of: {', '.join(choices)}.")
     return text
 
 
@@ -86,9 +90,7 @@ RUNTIMES = ("auto", "tensorflow", "litert")
 
 
 def parse_runtime(text: str) -> str:
-    if text not in RUNTIMES:
-        raise UsageError(f"Unknown runtime {text!r}. Choose one of: {', '.join(RUNTIMES)}.")
-    return text
+    return _one_of(text, RUNTIMES, "runtime")
 
 
 def resolve_engine(precision: str, runtime: str) -> tuple[str, str]:

@@ -18,6 +18,7 @@ from denoise.errors import DenoiseError
 from denoise.inference.settings import MAX_ENSEMBLE
 from denoise.noise.specs import EXAMPLES as NOISE_EXAMPLES
 from denoise.noise.specs import NoiseSpec, parse_noise, parse_noise_mix
+from denoise.runtime import parse_precision, parse_runtime  # TensorFlow-free
 
 app = typer.Typer(
     help="Clean folders of noisy images in one command; train a denoising autoencoder on your own images.",
@@ -76,12 +77,6 @@ def shard_option(text: str) -> tuple[int, int]:
     return parse_shard(text)
 
 
-def size_option(text: str) -> int:
-    from denoise.runtime import parse_size
-
-    return parse_size(text)
-
-
 @app.callback()
 def main_options(
     version: Annotated[
@@ -105,24 +100,12 @@ ThreadsOption = Annotated[Optional[int], typer.Option(
     min=1, help="Use at most N cores: TensorFlow's intra-op pool gets N threads (inter-op: up to 2); run also "
                 "keeps one reader and at most 2N writer threads (they mostly wait for the disk). Default: every core "
                 "this process may use (its CPU affinity).")]
-def precision_option(text: str) -> str:
-    from denoise.runtime import parse_precision
-
-    return parse_precision(text)
-
-
 PrecisionOption = Annotated[str, typer.Option(
-    parser=checked(precision_option), metavar="MODE", help="Arithmetic of the model's layers. auto: "
+    parser=checked(parse_precision), metavar="MODE", help="Arithmetic of the model's layers. auto: "
     "bfloat16 on CPUs that compute it natively (AMX or AVX-512 BF16; about 3x faster, PSNR within 0.02 dB), else "
     "float32.")]
-def runtime_option(text: str) -> str:
-    from denoise.runtime import parse_runtime
-
-    return parse_runtime(text)
-
-
 RuntimeOption = Annotated[str, typer.Option(
-    parser=checked(runtime_option), metavar="NAME", help="What runs the model. auto: litert (TensorFlow Lite's "
+    parser=checked(parse_runtime), metavar="NAME", help="What runs the model. auto: litert (TensorFlow Lite's "
     "XNNPACK kernels: 1.1-1.2x as fast on 2 AVX2 cores, the same output, a little more memory) wherever it computes "
     "in float32 on a CPU, else tensorflow.")]
 EnsembleOption = Annotated[int, typer.Option(

@@ -20,7 +20,6 @@ from denoise.cli.common import (
     fail,
     resolve_model,
     shard_option,
-    size_option,
 )
 from denoise.cli.progress import (
     by_type,
@@ -34,6 +33,7 @@ from denoise.cli.progress import (
 from denoise.errors import DenoiseError
 from denoise.inference.settings import BFLOAT16_TILE, DEFAULT_TILE, RunSettings
 from denoise.noise.specs import GAUSSIAN, parse_noise_kind
+from denoise.runtime import parse_size
 
 
 @app.command()
@@ -118,7 +118,7 @@ def run(
     max_memory: Annotated[
         Optional[int],
         typer.Option(
-            parser=checked(size_option),
+            parser=checked(parse_size),
             metavar="SIZE",
             help="Peak memory target, e.g. 2G (at least 1G): sizes the read-ahead "
             "and write-behind buffers and the pixels per model call. Default: about 2G for the default model. An image "
