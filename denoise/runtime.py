@@ -98,8 +98,7 @@ def resolve_engine(precision: str, runtime: str) -> tuple[str, str]:
 
     'auto' runtime: LiteRT (TensorFlow Lite's interpreter with its XNNPACK kernels) wherever the model computes in
     float32 on a CPU, where `denoise run` went 1.1-1.2x as fast as with TensorFlow, with the same output
-    (docs/performance.md);
-    TensorFlow for bfloat16 (AMX) and on GPUs. LiteRT computes in float32 only.
+    (docs/performance.md); TensorFlow for bfloat16 (AMX) and on GPUs. LiteRT computes in float32 only.
     """
     parse_runtime(runtime)
     if runtime == "litert":

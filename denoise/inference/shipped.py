@@ -40,9 +40,13 @@ DEFAULT_MODELS = {
 PASS_THROUGH_SIGMA = 5.0
 
 
-def passes_through(image: np.ndarray, kind: str, told: bool) -> bool:
-    """Whether the shipped models leave this HxWxC image as it is: detected Gaussian noise below PASS_THROUGH_SIGMA."""
-    return not told and kind == GAUSSIAN and image_sigma(image) < PASS_THROUGH_SIGMA
+def choose_model(image: np.ndarray, noise_kind: str | None = None) -> tuple[str, Path | None]:
+    """The kind of noise in an HxWxC image (noise_kind if told, else detected) and the shipped model that cleans it;
+    None when the image is passed through as it is (detected Gaussian noise below PASS_THROUGH_SIGMA)."""
+    kind = noise_kind or detect_noise_kind(image)
+    if noise_kind is None and kind == GAUSSIAN and image_sigma(image) < PASS_THROUGH_SIGMA:
+        return kind, None
+    return kind, default_model_path(image.shape[-1], kind)
 
 
 def default_model_path(channels: int, noise_kind: str = GAUSSIAN) -> Path:
@@ -82,14 +86,13 @@ class DefaultDenoiser:
         groups = defaultdict(list)  # model file -> indices of the images it cleans
         results: list[np.ndarray | None] = [None] * len(images)
         for index, image in enumerate(images):
-            image = as_hwc(image)
-            kind = self.noise_kind or detect_noise_kind(image)
-            if passes_through(image, kind, told=self.noise_kind is not None):
-                results[index] = images[index]  # the run counts it among the images left unchanged
+            kind, path = choose_model(as_hwc(image), self.noise_kind)
+            if path is None:
+                results[index] = image  # the run counts it among the images left unchanged
                 continue
             with self._lock:
                 self.kinds[kind] += 1
-            groups[default_model_path(image.shape[-1], kind)].append(index)
+            groups[path].append(index)
         for path, indices in groups.items():
             for index, output in zip(indices, self._denoiser(path)([images[i] for i in indices])):
                 results[index] = output

@@ -203,17 +203,15 @@ def _write_text(path: Path, text: str) -> None:
 
 def describe_for_run(model_name: str | None, noise_kind: str | None) -> Describe:
     """What `denoise run` found in an input and which model cleaned it: its own model, or the shipped model for the
-    kind of noise given or detected (inference/shipped.py decides the same way)."""
-    from denoise.inference.shipped import DEFAULT_MODELS, passes_through
-    from denoise.noise.detection import detect_noise_kind, image_sigma
+    kind of noise given or detected, chosen by the same function as the run's (shipped.choose_model)."""
+    from denoise.inference.shipped import choose_model
+    from denoise.noise.detection import image_sigma
 
     def describe(pixels: np.ndarray) -> Detected:
         sigma = image_sigma(pixels)
         if model_name is not None:
             return Detected("", sigma, model_name)
-        kind = noise_kind or detect_noise_kind(pixels)
-        if passes_through(pixels, kind, told=noise_kind is not None):
-            return Detected(kind, sigma, "none: too little noise")
-        return Detected(kind, sigma, Path(DEFAULT_MODELS[(kind, 1 if pixels.shape[-1] == 1 else 3)]).stem)
+        kind, path = choose_model(pixels, noise_kind)
+        return Detected(kind, sigma, path.stem if path else "none: too little noise")
 
     return describe
