@@ -1,7 +1,7 @@
 """Self-supervised training (`denoise train --target self`) against supervised training, at equal steps.
 
 Two models train for the same steps on the same images: one on the clean images with fresh noise every step
-(supervised), one on a single fixed noisy copy of each image, never seeing a clean one (Neighbor2Neighbor). Both are
+(supervised), one on a single fixed noisy copy of each image, never seeing a clean one (--self-method). Both are
 then scored by `denoise eval` on test images with seeded noise of the same kind. From scratch:
 
     python benchmarks/self_supervised.py --train ../shared/data/train400 --test ../shared/data/set12 \\
@@ -57,13 +57,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100, help="steps per epoch")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--patch-size", type=int, default=64, help="the patches supervised training learns from")
+    parser.add_argument("--self-method", default="recorrupt", choices=("recorrupt", "neighbours"),
+                        help="how the self-supervised run learns (denoise train --self-method)")
     parser.add_argument("--self-patch-size", type=int,
-                        help="the noisy patches of self-supervised training (default: twice --patch-size, so that its "
-                             "half-size sub-images are as large as the supervised patches)")
+                        help="the noisy patches of self-supervised training (default: --patch-size, or twice it with "
+                             "neighbours, so that its half-size sub-images are as large as the supervised patches)")
     args = parser.parse_args()
 
     noise = args.noise
-    self_patch = args.self_patch_size or 2 * args.patch_size
+    halves = args.self_method == "neighbours"
+    self_patch = args.self_patch_size or (2 if halves else 1) * args.patch_size
     args.work.mkdir(parents=True, exist_ok=True)
     noisy_train = args.work / f"noisy-train-{noise.replace(':', '-')}"
     if not noisy_train.exists():  # one fixed noisy copy of each training image: all that self-supervision sees
@@ -75,14 +78,16 @@ def main() -> None:
                                                                       "--depth", "3"]
     runs = {
         "supervised (clean targets)": (args.train, ["--noise", noise, "--patch-size", str(args.patch_size)]),
-        "self-supervised (noisy only)": (noisy_train, ["--target", "self", "--patch-size", str(self_patch)]),
+        "self-supervised (noisy only)": (noisy_train, ["--target", "self", "--self-method", args.self_method,
+                                                       "--patch-size", str(self_patch)]),
     }
     scores = {}
     if args.init_from:
         scores[f"{args.init_from} as it is"] = psnr_of(Path(args.init_from), args.test, noise, args.channels)
     start = Path(args.init_from).stem if args.init_from else "scratch"
     for name, (data, options) in runs.items():
-        kind = "self" if "self" in name else "supervised"
+        # "self" names the Neighbor2Neighbor models, as before recorruption existed, so earlier runs are reused
+        kind = ("self" if halves else "recorrupt") if "self" in name else "supervised"
         patch = self_patch if kind == "self" else args.patch_size
         model = args.work / f"{kind}-{start}-{noise.replace(':', '-')}-{args.channels}-{patch}.keras"
         if not model.exists():
@@ -90,8 +95,8 @@ def main() -> None:
         scores[name] = psnr_of(model, args.test, noise, args.channels)
     model = f"fine-tuning {args.init_from}" if args.init_from else f"U-Net width {args.width} from scratch"
     print(f"{args.test.name}, {noise}, {args.epochs} x {args.steps} steps of {args.batch_size} "
-          f"{args.patch_size}x{args.patch_size} patches ({self_patch}x{self_patch} noisy ones for self-supervision, "
-          f"halved), {model}; PSNR dB")
+          f"{args.patch_size}x{args.patch_size} patches ({self_patch}x{self_patch} noisy ones for self-supervision "
+          f"by {args.self_method}{', halved' if halves else ''}), {model}; PSNR dB")
     noisy = next(iter(scores.values()))[0]
     print(f"  {'noisy input':<30} {noisy:6.2f}")
     for name, (_, denoised) in scores.items():

@@ -240,10 +240,11 @@ def train(out: str | Path, *, dataset: str = "folder", path: str | Path | None =
     from denoise.datasets import get_plugin
     from denoise.nn.model_files import resolve_model
     from denoise.runtime import start_tensorflow
-    from denoise.training.config import DEFAULT_NOISE, DEFAULT_PATCH_SIZE, SELF_PATCH_SIZE, TrainConfig, check_config
+    from denoise.training.config import DEFAULT_NOISE, TrainConfig, check_config, default_patch_size
 
-    if options.get("patch_size") is None:  # a self-supervised patch is halved before the network sees it
-        options["patch_size"] = SELF_PATCH_SIZE if options.get("target") == "self" else DEFAULT_PATCH_SIZE
+    if options.get("patch_size") is None:  # Neighbor2Neighbor halves its patches before the network sees them
+        options["patch_size"] = default_patch_size(options.get("target", "clean"),
+                                                   options.get("self_method", "recorrupt"))
     config = _train_config(TrainConfig, out=Path(out), dataset=dataset, data_path=path and Path(path),
                            init_from=init_from and resolve_model(init_from), **options)
     if noise is None and config.target == "clean":

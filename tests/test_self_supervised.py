@@ -1,4 +1,4 @@
-"""`denoise train --target self`: learning a denoiser from noisy images alone (Neighbor2Neighbor)."""
+"""`denoise train --target self`: learning a denoiser from noisy images alone (recorruption, Neighbor2Neighbor)."""
 
 import re
 
@@ -15,8 +15,10 @@ from denoise.evaluation import psnr
 from denoise.inference.denoiser import load_denoiser
 from denoise.nn.layers import PickFromCells
 from denoise.nn.saving import load_model
+from denoise.noise.level import NoiseLevel
 from denoise.noise.specs import parse_noise
-from denoise.training.config import TrainConfig, check_config
+from denoise.training.config import TrainConfig, check_config, checkpoint_path
+from denoise.training.recorrupt import ALPHA, recorrupt
 from denoise.training.self_supervised import (
     check_noisy_images,
     neighbour_choices,
@@ -72,21 +74,49 @@ def test_the_training_graph_and_the_validation_pick_the_same_pixels():
     assert first.shape == second.shape == (4, 6, 3) and not np.array_equal(first, second)
 
 
+def test_recorrupted_input_and_target_carry_uncorrelated_noise_of_the_promised_strength():
+    sigma = 0.08
+    rng = np.random.default_rng(0)
+    noisy = 0.5 + rng.normal(0, sigma, (4, 64, 64, 1)).astype(np.float32)  # the photo's own noise, n
+    table = tf.constant(NoiseLevel((0.5,), (sigma,)).table())
+    normal = tf.constant(rng.normal(size=noisy.shape), tf.float32)
+    model_input, target = (t.numpy() - 0.5 for t in recorrupt(tf.constant(noisy), table, normal))
+    assert np.var(model_input) / sigma**2 == pytest.approx(1 + ALPHA**2, rel=0.05)
+    assert np.var(target) / sigma**2 == pytest.approx(1 + 1 / ALPHA**2, rel=0.05)
+    # uncorrelated: the target's noise cannot be predicted from the input, so only the clean image can be learnt
+    assert abs(np.corrcoef(model_input.ravel(), target.ravel())[0, 1]) < 0.02
+
+
 @pytest.mark.slow
-def test_a_model_trained_on_noisy_images_alone_cleans_them(noisy_folder, tmp_path):
+@pytest.mark.parametrize("method, patch_size", [("recorrupt", 32), ("neighbours", 64)])
+def test_a_model_trained_on_noisy_images_alone_cleans_them(noisy_folder, tmp_path, method, patch_size):
     out = tmp_path / "self.keras"
     reports = []
-    result = train(config_for(noisy_folder, out), on_epoch=reports.append)
+    result = train(config_for(noisy_folder, out, self_method=method, patch_size=patch_size), on_epoch=reports.append)
     assert [r.measure for r in reports] == ["self-supervised score"] * 4
-    assert result.best_psnr > reports[0].noisy_psnr  # the model predicts the neighbours better than the identity
+    assert result.best_psnr > reports[0].noisy_psnr  # the model predicts its targets better than the identity
     _, metadata = load_model(out)
     assert metadata["noise"] == SELF_SUPERVISED_NOISE and metadata["train_config"]["target"] == "self"
+    if method == "recorrupt":  # the noise it measured and trained with, near the true sigma 25
+        measured = NoiseLevel(**metadata["dataset_notes"]["measured_noise"])
+        assert 22 < 255 * measured.sigma_at(0.5) < 28
     # Scored against clean twins it never saw: noisy copies of new smooth images, cleaned by the saved model
     clean, noisy = clean_and_noisy(4, 96, seed=50)
     denoised = load_denoiser(out)([n.astype(np.float32) / 255 for n in noisy])
     before = np.mean([psnr(c, n.astype(np.float32) / 255) for c, n in zip(clean, noisy)])
     after = np.mean([psnr(c, d) for c, d in zip(clean, denoised)])
-    assert after > before + 1.0, (before, after)  # measured: 20.80 -> 22.54 dB
+    assert after > before + 1.0, (before, after)  # measured: 20.80 -> 22.54 dB (neighbours)
+
+
+@pytest.mark.slow
+def test_a_recorrupted_run_resumes_from_its_checkpoint(noisy_folder, tmp_path):
+    out = tmp_path / "self.keras"
+    train(config_for(noisy_folder, out, epochs=1, steps_per_epoch=5))
+    assert checkpoint_path(out).exists()
+    check_config(config_for(noisy_folder, out, epochs=2, steps_per_epoch=5, resume=True))
+    result = train(config_for(noisy_folder, out, epochs=2, steps_per_epoch=5, resume=True))
+    assert [report.epoch for report in result.history] == [2]  # only the epoch the first run had not done
+    assert load_model(out)[1]["epochs"] == 2
 
 
 def test_clean_images_get_a_warning_and_too_few_pixels_an_error_naming_the_minimum():
@@ -100,8 +130,9 @@ def test_clean_images_get_a_warning_and_too_few_pixels_an_error_naming_the_minim
 
 @pytest.mark.parametrize("changes, named", [
     ({"noise": parse_noise("gaussian:25")}, "Leave out --noise"),
-    ({"resume": True}, "--init-from"),
+    ({"resume": True, "self_method": "neighbours"}, "--init-from"),
     ({"target": "other"}, "--target"),
+    ({"self_method": "other"}, "--self-method"),
     ({"loss": "psnr"}, "mse"),
 ])
 def test_options_that_cannot_work_with_target_self_are_refused_before_any_work(tmp_path, changes, named):

@@ -36,8 +36,12 @@ def train(
     noise: TrainNoiseOption = None,
     target: Annotated[str, typer.Option(help=(
         "clean (default): the images are clean and --noise is added to them. self: the images are noisy photos "
-        "with no clean twins; the model learns their noise from them alone (Neighbor2Neighbor), e.g. to adapt a "
+        "with no clean twins; the model learns their noise from them alone (see --self-method), e.g. to adapt a "
         "shipped model to one camera with --init-from."))] = "clean",
+    self_method: Annotated[str, typer.Option(help=(
+        "With --target self: recorrupt (default): measure the images' noise and train on pairs recorrupted with "
+        "more of it (Recorrupted-to-Recorrupted); neighbours: learn one pixel of each 2x2 cell from its neighbour "
+        "(Neighbor2Neighbor), which needs no noise measurement."))] = "recorrupt",
     validation_path: Annotated[Optional[Path], typer.Option(help=(
         "With --target self: a folder holding clean/ and noisy/ twins of a few images (same names), to report "
         "PSNR every epoch beside the self-supervised score and keep the best model by it."))] = None,
@@ -50,8 +54,8 @@ def train(
     epochs: Annotated[int, typer.Option(min=1)] = 20,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     patch_size: Annotated[Optional[int], typer.Option(min=8, help=(
-        f"Side of the square training patches. Default {DEFAULT_PATCH_SIZE}, or {SELF_PATCH_SIZE} with --target self "
-        "(which halves them)."))] = None,
+        f"Side of the square training patches. Default {DEFAULT_PATCH_SIZE}, or {SELF_PATCH_SIZE} with "
+        "--self-method neighbours (which halves them)."))] = None,
     crop_size: Annotated[Optional[int], typer.Option(min=8, help="Train on random crops of this side from each patch, "
                                                            "at new positions every step (more variety from few "
                                                            "images; e.g. --patch-size 128 --crop-size 64).")] = None,
@@ -89,7 +93,7 @@ def train(
         patch_size=patch_size, crop_size=crop_size, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate,
         lr_schedule=lr_schedule, loss=loss, clean_fraction=clean_fraction, validation_fraction=validation_fraction,
         seed=seed, limit=limit, resume=resume, overwrite=overwrite, precision=precision, distribute=distribute,
-        target=target, validation_path=validation_path,
+        target=target, self_method=self_method, validation_path=validation_path,
     )
     try:  # the library checks every option before TensorFlow's import (seconds) and the dataset's reading (minutes)
         result = train_model(out, dataset=dataset, path=path, noise=noise, init_from=init_from, threads=threads,
@@ -99,19 +103,21 @@ def train(
     for problem in _dataset_problems(result.dataset_notes) + _model_problems(result):
         typer.secho(f"warning: {problem}", err=True, fg=typer.colors.YELLOW)
     if result.interrupted:
-        typer.echo(_interrupted_message(result, target, resume, init_from), err=True)
+        typer.echo(_interrupted_message(result, target == "self" and self_method == "neighbours", resume, init_from),
+                   err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
     measure = result.history[-1].measure if result.history else "PSNR"
     best = f", best validation {measure} {result.best_psnr:.2f} dB" if result.best_psnr is not None else ""
     typer.echo(f"Done: {result.epochs_done} epochs{best}, model at {out}")
 
 
-def _interrupted_message(result, target: str, resume: bool, init_from: Path | None) -> str:
-    """What an interrupted run left, and the command that goes on from there."""
+def _interrupted_message(result, no_checkpoint: bool, resume: bool, init_from: Path | None) -> str:
+    """What an interrupted run left, and the command that goes on from there (no_checkpoint: a Neighbor2Neighbor
+    run, which keeps no resumable checkpoint)."""
     from denoise.training.config import checkpoint_path
 
     out = result.out
-    if target == "self" and result.epochs_done > 0:
+    if no_checkpoint and result.epochs_done > 0:
         return (f"Interrupted after {result.epochs_done} epochs; the best model so far is at {out}. Continue "
                 f"from it with --init-from {out} and another --out.")
     # A checkpoint of this run, or of the run it resumes: not one an interrupted --overwrite run has not replaced yet.

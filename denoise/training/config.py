@@ -20,12 +20,15 @@ LOSSES = ("mse", "psnr")
 LR_SCHEDULES = ("cosine", "constant")
 CHANNEL_COUNTS = (1, 3)
 # What the model learns to give back: the clean images the loader read (noise added on the fly), or, with "self",
-# the images as they are, noisy, through Neighbor2Neighbor (self_supervised.py); no clean image is needed.
+# the images as they are, noisy; no clean image is needed.
 TARGETS = ("clean", "self")
+# How --target self learns from noisy images alone: recorruption (recorrupt.py; the default, chosen by
+# benchmarks/self_supervised.py, docs/training.md) or Neighbor2Neighbor (self_supervised.py).
+SELF_METHODS = ("recorrupt", "neighbours")
 DEFAULT_NOISE = "gaussian:0-50"
 DEFAULT_LEARNING_RATE = 1e-3
 DEFAULT_PATCH_SIZE = 64
-# Training on noisy images alone halves each patch (self_supervised.py), so its patches are twice as large: the
+# Neighbor2Neighbor halves each patch (self_supervised.py), so its patches are twice as large: the
 # network then learns from 64-pixel images either way. At 64 (32-pixel halves) fine-tuning the shipped gray model on
 # Poisson noise lost 0.65 dB on Set12; at 128 it gained 1.26 (benchmarks/self_supervised.py, docs/training.md).
 SELF_PATCH_SIZE = 2 * DEFAULT_PATCH_SIZE
@@ -63,6 +66,7 @@ class TrainConfig:
     init_from: Path | None = None  # start from this model's weights (fine-tuning) with a fresh optimizer
     precision: str = "float32"  # or "bfloat16" / "auto": convolutions compute in bfloat16 (weights stay float32)
     target: str = "clean"  # or "self": learn from the noisy images alone (TARGETS)
+    self_method: str = "recorrupt"  # with target "self": SELF_METHODS
     # With target "self": a folder with clean/ and noisy/ twins of a few images (same relative paths), to report
     # PSNR every epoch beside the self-supervised score and keep the best model by it.
     validation_path: Path | None = None
@@ -74,6 +78,17 @@ class TrainConfig:
         if self.learning_rate is not None:
             return self.learning_rate
         return FINE_TUNE_LEARNING_RATE if self.init_from is not None else DEFAULT_LEARNING_RATE
+
+    @property
+    def fits_network(self) -> bool:
+        """Whether Keras fits the network itself on (input, target) pairs, so a checkpoint can resume the run; else
+        (Neighbor2Neighbor) it fits a graph around it."""
+        return self.target == "clean" or self.self_method == "recorrupt"
+
+
+def default_patch_size(target: str, self_method: str = "recorrupt") -> int:
+    """The --patch-size a run gets when it gives none."""
+    return SELF_PATCH_SIZE if target == "self" and self_method == "neighbours" else DEFAULT_PATCH_SIZE
 
 
 def checkpoint_path(out: Path) -> Path:
@@ -96,7 +111,8 @@ def check_config(config: TrainConfig) -> None:
 def _check_choices(config: TrainConfig) -> None:
     for option, value, choices in (("--arch", config.arch, ARCHITECTURES), ("--loss", config.loss, LOSSES),
                                    ("--lr-schedule", config.lr_schedule, LR_SCHEDULES),
-                                   ("--precision", config.precision, PRECISIONS), ("--target", config.target, TARGETS)):
+                                   ("--precision", config.precision, PRECISIONS), ("--target", config.target, TARGETS),
+                                   ("--self-method", config.self_method, SELF_METHODS)):
         if value is not None and value not in choices:
             raise UsageError(f"Unknown {option} {value!r}. Choose one of: {', '.join(choices)}.")
     _check_target(config)
@@ -117,9 +133,9 @@ def _check_target(config: TrainConfig) -> None:
     if config.noise is not None:
         raise UsageError("--noise adds noise to clean images; --target self learns the noise the images already "
                          "carry. Leave out --noise.")
-    if config.resume:
-        raise UsageError("--resume does not continue a --target self run; continue from its best model with "
-                         "--init-from OUT (a fresh optimizer) and a new --out.")
+    if config.resume and not config.fits_network:
+        raise UsageError("--resume does not continue a --self-method neighbours run; continue from its best model "
+                         "with --init-from OUT (a fresh optimizer) and a new --out.")
     if config.clean_fraction or config.loss != "mse" or config.arch in ("dense",):
         raise UsageError("--target self trains a convolutional model (unet or conv) with the mse loss and no "
                          "--clean-fraction; leave those options out.")

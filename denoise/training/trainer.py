@@ -39,10 +39,12 @@ from denoise.nn.architectures import (
 from denoise.nn.losses import loss_function
 from denoise.nn.model_files import read_metadata
 from denoise.nn.saving import load_model, remove_unfinished_saves, save_model
+from denoise.noise.level import NoiseLevel, estimate_noise_level
 from denoise.noise.specs import SALT_AND_PEPPER
 from denoise.runtime import resolve_precision
 from denoise.training.batches import make_pipeline
 from denoise.training.config import TrainConfig, check_config, checkpoint_path
+from denoise.training.recorrupt import make_recorrupted_pipeline, validation_pairs
 from denoise.training.self_supervised import (
     RampUp,
     check_noisy_images,
@@ -109,17 +111,18 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
     warning = check_noisy_images(train_images) if config.target == "self" else None
     if warning and on_start is not None:
         on_start(f"warning: {warning}")
+    level = _measured_noise(config, train_images, data.notes, on_start)
 
     # Variables made inside a MirroredStrategy's scope are copied to every device and kept in step by fit().
     with (tf.distribute.MirroredStrategy() if config.distribute else tf.distribute.get_strategy()).scope():
         model, start_epoch, best = _model_to_train(config, channels, train_images.shape[1], steps)
-        fitted = model if config.target == "clean" else _self_supervised(model, config, steps)
+        fitted = model if config.fits_network else _self_supervised(model, config, steps)
 
-    if config.target == "self":
+    if not config.fits_network:
         _check_halves_fit(config, train_images.shape, size_multiple(model))
     remove_unfinished_saves(config.out)  # a killed run's half-written saves (the checkpoint's temps match too)
-    validation = _validation_set(data.validation, config, model)
-    pipeline = _pipeline(train_images, config, start_epoch * steps, size_multiple(model))
+    validation = _validation_set(data.validation, config, model, level)
+    pipeline = _pipeline(train_images, config, start_epoch * steps, size_multiple(model), level)
     saver = _EpochEnd(config, validation, data.notes, channels, best, on_epoch, start_epoch, network=model)
     result = TrainResult(config.out, start_epoch, best, dataset_notes=data.notes)
     if on_start is not None:
@@ -191,7 +194,21 @@ def _self_supervised(network, config: TrainConfig, steps: int):
     return fitted
 
 
-def _pipeline(images: np.ndarray, config: TrainConfig, first_step: int, multiple: int):
+def _measured_noise(config: TrainConfig, images: np.ndarray, notes: dict, on_start) -> NoiseLevel | None:
+    """The noise level of the training images, which recorruption needs, recorded in the dataset notes and told."""
+    if config.target != "self" or config.self_method != "recorrupt":
+        return None
+    level = estimate_noise_level(images)
+    notes["measured_noise"] = level.as_dict()
+    if on_start is not None:
+        on_start(f"measured in the training images: {level.describe()}")
+    return level
+
+
+def _pipeline(images: np.ndarray, config: TrainConfig, first_step: int, multiple: int, level: NoiseLevel | None):
+    if level is not None:
+        return make_recorrupted_pipeline(images, level, config.batch_size, config.seed, first_step,
+                                         crop_size=config.crop_size, size_multiple=multiple)
     if config.target == "self":
         return make_self_supervised_pipeline(images, config.batch_size, config.seed, first_step,
                                              crop_size=config.crop_size, size_multiple=multiple)
@@ -277,9 +294,10 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
                                                   warmup_steps=warmup)
 
 
-def _validation_set(images, config: TrainConfig, model) -> tuple[list, list]:
+def _validation_set(images, config: TrainConfig, model, level: NoiseLevel | None) -> tuple[list, list]:
     """Clean validation images and one fixed, seeded noisy copy of each, the same every epoch; with target "self",
-    fixed neighbour sub-images of the noisy validation images instead (self_supervised.validation_halves).
+    fixed (input, target) pairs made from the noisy validation images instead (recorrupted with the measured
+    noise level, or neighbour sub-images), and the clean and noisy twins of --validation-path.
 
     A model that takes one size only (dense) is validated on the centre of each image at that size.
     """
@@ -287,7 +305,9 @@ def _validation_set(images, config: TrainConfig, model) -> tuple[list, list]:
     clean = [np.asarray(image, dtype=np.float32) / 255.0 for image in images]
     if config.target == "self":
         twins = read_twins(config.validation_path, model.input_shape[-1]) if config.validation_path else ([], [])
-        return validation_halves(clean, config.seed + 1, size_multiple(model)), twins
+        pairs = (validation_pairs(clean, level, config.seed + 1) if level is not None
+                 else validation_halves(clean, config.seed + 1, size_multiple(model)))
+        return pairs, twins
     if fixed_size[0] is not None:
         clean = [_centre(image, *fixed_size) for image in clean if min(image.shape[:2]) >= max(fixed_size)]
     return clean, noisy_copies(clean, config.noise, seed=config.seed + 1)
@@ -355,10 +375,11 @@ class _EpochEnd(keras.callbacks.Callback):
                 measure, self_scores = "self-supervised score", None
         else:
             noisy_psnr, denoised_psnr, collapsed = self._validate()
-        # Without validation images there is no "best": the newest model is kept. Nor is there one by the
-        # self-supervised score, which favours the smoother models of the regulariser's early, light weight
-        # (self_supervised.py): without clean twins the newest model is kept too.
-        ranked = self.config.target == "clean" or self.config.validation_path is not None
+        # Without validation images there is no "best": the newest model is kept. Nor is there one by
+        # Neighbor2Neighbor's self-supervised score, which favours the smoother models of the regulariser's early,
+        # light weight (self_supervised.py): without clean twins its newest model is kept too. Recorruption's score
+        # ranks as PSNR would (recorrupt.py).
+        ranked = self.config.fits_network or self.config.validation_path is not None
         improved = (self.best is None or not math.isfinite(denoised_psnr) or not ranked
                     or denoised_psnr > self.best)
         self.last_epoch = epoch
@@ -366,7 +387,7 @@ class _EpochEnd(keras.callbacks.Callback):
             self.best = denoised_psnr
             self.save(self.network, self.config.out, epoch, denoised_psnr)
             self.saved = True
-        if save_checkpoint and self.config.target == "clean":  # a "self" graph is not saved: --init-from goes on
+        if save_checkpoint and self.config.fits_network:  # a Neighbor2Neighbor graph is not: --init-from goes on
             self.save(self.network, checkpoint_path(self.config.out), epoch, denoised_psnr, include_optimizer=True)
         report = EpochReport(epoch, self.config.epochs, loss, noisy_psnr, denoised_psnr, improved,
                              time.monotonic() - self.started, collapsed, measure, self_scores)

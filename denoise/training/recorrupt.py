@@ -1,0 +1,69 @@
+"""Training on noisy images alone by recorruption: Recorrupted-to-Recorrupted (Pang et al., CVPR 2021), for
+`denoise train --target self` (the default --self-method).
+
+A noisy image y = x + n with noise of known strength s (measured from the training images: noise/level.py) gives a
+pair: the input y + ALPHA * s * z and the target y - s * z / ALPHA, with fresh standard normal z every step. Their
+noises (n + ALPHA s z and n - s z / ALPHA) are uncorrelated, and for Gaussian noise independent, so the network
+cannot predict the target's noise from its input: what it learns in expectation is the clean image, from inputs
+ALPHA^2 noisier than the photos (sqrt(1.25) times the sigma at ALPHA 0.5). Unlike Neighbor2Neighbor it trains on
+the whole patch at full resolution, as supervised training does, and the network is fitted directly (the
+training graph is the network), so checkpoints and --resume work as they do with clean targets.
+
+Validation uses the same idea on fixed recorruptions of the held-out noisy images: the mean squared difference
+between the model's output and the target is its error against the clean image plus a constant (the target's
+noise), so this "self-supervised score" ranks models as PSNR against clean images would, and the best is kept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from denoise.noise.level import NoiseLevel
+from denoise.training.batches import patch_batches, random_orientation
+
+ALPHA = 0.5  # the paper's choice for Gaussian noise: the input gets 1.25x the variance, the target 5x
+
+
+def recorrupted_examples(batch, seed, sigma_table, size_multiple: int):
+    """(input, target) float batches for one batch of noisy uint8 patches: cropped to the network's grid (not
+    mirrored: a mirrored pixel would repeat its noise), oriented at random, recorrupted."""
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    noisy = tf.cast(batch, tf.float32) / 255.0
+    height = (int(batch.shape[1]) // size_multiple) * size_multiple
+    width = (int(batch.shape[2]) // size_multiple) * size_multiple
+    noisy = random_orientation(noisy[:, :height, :width], seeds)
+    return recorrupt(noisy, sigma_table, tf.random.stateless_normal(tf.shape(noisy), seeds[3]))
+
+
+def recorrupt(noisy, sigma_table, normal):
+    """(input, target) from noisy NHWC floats and standard normal draws of the same shape: the noise's sigma at each
+    pixel is looked up at its 3x3 neighbourhood's mean, a steadier guess of its true brightness than itself."""
+    around = tf.nn.avg_pool2d(noisy, 3, 1, "SAME")
+    sigma = tf.gather(sigma_table, tf.cast(tf.round(tf.clip_by_value(around, 0.0, 1.0) * 255.0), tf.int32))
+    extra = normal * sigma
+    return noisy + ALPHA * extra, noisy - extra / ALPHA
+
+
+def make_recorrupted_pipeline(images: np.ndarray, level: NoiseLevel, batch_size: int, seed: int,
+                              first_step: int = 0, crop_size: int | None = None, size_multiple: int = 1):
+    """An endless tf.data stream of recorrupted_examples, seeded by (seed, step) as make_pipeline's noise is."""
+    table = tf.constant(level.table())
+    examples = patch_batches(images, batch_size, seed, first_step, crop_size).map(
+        lambda batch, step: recorrupted_examples(batch, tf.stack([tf.cast(seed, tf.int64), step]), table,
+                                                 size_multiple),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return examples.prefetch(tf.data.AUTOTUNE)
+
+
+def validation_pairs(images: list[np.ndarray], level: NoiseLevel, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Fixed (input, target) recorruptions of each noisy float HxWxC validation image, the same every epoch."""
+    rng = np.random.default_rng(seed)
+    table = tf.constant(level.table())
+    pairs = []
+    for image in images:
+        normal = rng.standard_normal(image.shape).astype(np.float32)
+        model_input, target = recorrupt(tf.constant(image[None], tf.float32), table, tf.constant(normal[None]))
+        pairs.append((model_input.numpy()[0], target.numpy()[0]))
+    return pairs
