@@ -4,21 +4,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
+from denoise.noise.camera import add_camera_noise
 from denoise.noise.level import estimate_noise_level
 
 CLEAN = Path(__file__).parents[1] / "samples" / "clean"
 
 
-def photo_patches(size: int = 128) -> np.ndarray:
-    """Gray patches of the shipped clean sample photos: real texture and edges, as a camera's folder has."""
+def photo_patches(size: int = 128, mode: str = "L") -> np.ndarray:
+    """Patches of the shipped clean sample photos (gray, or colour with mode "RGB"): real texture and edges, as a
+    camera's folder has."""
     patches = []
     for name in ("astronaut.png", "camera.png", "chelsea.png", "coffee.jpg"):
-        gray = np.asarray(Image.open(CLEAN / name).convert("L"))
-        for top in range(0, gray.shape[0] - size + 1, size):
-            for left in range(0, gray.shape[1] - size + 1, size):
-                patches.append(gray[top : top + size, left : left + size, None])
+        pixels = np.asarray(Image.open(CLEAN / name).convert(mode))
+        pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+        for top in range(0, pixels.shape[0] - size + 1, size):
+            for left in range(0, pixels.shape[1] - size + 1, size):
+                patches.append(pixels[top : top + size, left : left + size])
     return np.stack(patches)
 
 
@@ -36,8 +40,33 @@ def test_white_noise_reads_its_sigma_in_the_mid_tones_despite_the_photos_texture
 
 
 def test_clean_photos_read_almost_no_noise():
+    # their finest texture reads as a little noise spread over neighbouring pixels
     mid_grey_sigma = float(estimate_noise_level(photo_patches()).sigma_at(0.5)) * 255
-    assert mid_grey_sigma < 2.5
+    assert mid_grey_sigma < 5
+
+
+def test_white_noise_gets_no_shaping_filter_and_camera_noise_one_that_copies_its_spread():
+    clean = photo_patches(mode="RGB")
+    white = estimate_noise_level(noisy(clean, lambda x: 20 / 255 + 0 * x))
+    assert white.kernel is None
+
+    values = tf.constant(clean, tf.float32) / 255
+    camera = add_camera_noise(values, 0.5, 0.5, tf.constant([1, 2]))
+    noise = (camera - values).numpy()
+    level = estimate_noise_level(np.round(camera.numpy() * 255).astype(np.uint8))
+    assert level.kernel is not None and level.kernel.shape[2:] == (3, 3)
+    # the noise the filter makes from white noise: its neighbours correlate as the camera's do (about 0.6)
+    shaped = tf.nn.conv2d(tf.random.stateless_normal((4, 96, 96, 3), (0, 1)), level.kernel, 1, "VALID").numpy()
+    assert neighbour_correlation(shaped) == pytest.approx(neighbour_correlation(noise), abs=0.1)
+    assert neighbour_correlation(noise) > 0.4
+    # and its strength at mid grey is the camera's, though the finest detail sees a fifth of it
+    mid = np.abs(values.numpy().mean(axis=-1) - 0.5) < 0.1
+    assert float(level.sigma_at(0.5)) == pytest.approx(np.sqrt(np.mean(noise[mid] ** 2)), rel=0.2)
+
+
+def neighbour_correlation(noise: np.ndarray) -> float:
+    """The correlation of the noise of horizontal neighbours, over every channel."""
+    return float(np.corrcoef(noise[:, :, :-1].ravel(), noise[:, :, 1:].ravel())[0, 1])
 
 
 def test_shot_noise_reads_stronger_in_light_than_in_dark_grey():

@@ -80,7 +80,7 @@ def test_recorrupted_input_and_target_carry_uncorrelated_noise_of_the_promised_s
     noisy = 0.5 + rng.normal(0, sigma, (4, 64, 64, 1)).astype(np.float32)  # the photo's own noise, n
     table = tf.constant(NoiseLevel((0.5,), (sigma,)).table())
     normal = tf.constant(rng.normal(size=noisy.shape), tf.float32)
-    model_input, target = (t.numpy() - 0.5 for t in recorrupt(tf.constant(noisy), table, normal))
+    model_input, target = (t.numpy() - 0.5 for t in recorrupt(tf.constant(noisy), table, None, normal))
     assert np.var(model_input) / sigma**2 == pytest.approx(1 + ALPHA**2, rel=0.05)
     assert np.var(target) / sigma**2 == pytest.approx(1 + 1 / ALPHA**2, rel=0.05)
     # uncorrelated: the target's noise cannot be predicted from the input, so only the clean image can be learnt
@@ -98,7 +98,7 @@ def test_a_model_trained_on_noisy_images_alone_cleans_them(noisy_folder, tmp_pat
     _, metadata = load_model(out)
     assert metadata["noise"] == SELF_SUPERVISED_NOISE and metadata["train_config"]["target"] == "self"
     if method == "recorrupt":  # the noise it measured and trained with, near the true sigma 25
-        measured = NoiseLevel(**metadata["dataset_notes"]["measured_noise"])
+        measured = NoiseLevel.from_dict(metadata["dataset_notes"]["measured_noise"])
         assert 22 < 255 * measured.sigma_at(0.5) < 28
     # Scored against clean twins it never saw: noisy copies of new smooth images, cleaned by the saved model
     clean, noisy = clean_and_noisy(4, 96, seed=50)

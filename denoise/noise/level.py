@@ -11,28 +11,39 @@ of the same strength as the images already carry, so that strength is measured o
   On Train400 with Gaussian noise of sigma 25 this reads 25.0-25.8 in the mid tones, where the robust spread of all
   pixels (detection.plane_sigma) reads 26.6; on the clean images it reads about 1.
 - Between group centres the sigma is interpolated, beyond them held.
+- Noise spread over neighbouring pixels (a camera's) has less of its variance in that finest detail: its shape is
+  measured too (correlation.py), the sigma is corrected by the share of the variance the detail sees, and the
+  NoiseLevel carries the filter that gives white noise that shape. On camera:0.5 noise the detail sees 17% of it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
+
+from denoise.noise.correlation import finest_detail_gain, is_white, noise_correlation, shaping_kernel
 
 BLOCK = 8  # HH coefficients a side per block: 16x16 pixels, 64 degrees of freedom
 QUANTILE = 0.1
 GROUPS = 8
 MIN_BLOCKS = 50  # blocks below which a brightness group's quantile is too rough to count
 MAX_SAMPLED_IMAGES = 512
+# Blocks with more of their cells clipped at black or white are left out: a clipped pixel has lost its noise, and
+# a blown-out sky would read as noiseless. Strong noise clips a few pixels of most dark and light blocks.
+MAX_CLIPPED = 0.25
 
 
 @dataclass(frozen=True)
 class NoiseLevel:
-    """The noise's standard deviation (0-1 scale) at a few brightness values (0-1), interpolated between."""
+    """The noise's standard deviation (0-1 scale) at a few brightness values (0-1), interpolated between, and
+    how it is spread over neighbouring pixels and channels."""
 
     brightness: tuple[float, ...]
     sigma: tuple[float, ...]
+    # (side, side, C, C) for tf.nn.conv2d: unit white noise through it has the noise's shape; None: white noise
+    kernel: np.ndarray | None = field(default=None, compare=False)
 
     def sigma_at(self, value) -> np.ndarray:
         """The noise's standard deviation (0-1 scale) at brightness `value` (0-1), a number or an array."""
@@ -44,26 +55,40 @@ class NoiseLevel:
 
     def describe(self) -> str:
         dark, mid, light = (float(self.sigma_at(v)) * 255 for v in (0.1, 0.5, 0.9))
-        return f"noise sigma {dark:.1f} / {mid:.1f} / {light:.1f} (of 255) at dark / mid / light grey"
+        spread = "white" if self.kernel is None else "spread over neighbouring pixels"
+        return f"noise sigma {dark:.1f} / {mid:.1f} / {light:.1f} (of 255) at dark / mid / light grey, {spread}"
 
     def as_dict(self) -> dict:
-        return {"brightness": list(self.brightness), "sigma": list(self.sigma)}
+        kernel = None if self.kernel is None else np.round(self.kernel, 5).tolist()
+        return {"brightness": list(self.brightness), "sigma": list(self.sigma), "kernel": kernel}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> NoiseLevel:
+        kernel = values.get("kernel")
+        return cls(tuple(values["brightness"]), tuple(values["sigma"]),
+                   None if kernel is None else np.asarray(kernel, np.float32))
 
 
 def estimate_noise_level(images: np.ndarray) -> NoiseLevel:
     """The NoiseLevel of uint8 NxHxWxC images (every channel pooled), as the module docstring says."""
-    sample = images[:: max(1, len(images) // MAX_SAMPLED_IMAGES)]
+    sample = images[:: max(1, len(images) // MAX_SAMPLED_IMAGES)].astype(np.float32) / 255.0
     means, variances = [], []
     for image in sample:
         for channel in range(image.shape[-1]):
-            mean, variance = block_statistics(image[..., channel].astype(np.float32) / 255.0)
-            means.append(mean)
-            variances.append(variance)
-    return fit_noise_level(np.concatenate(means), np.concatenate(variances))
+            mean, variance, clipped = block_statistics(image[..., channel])
+            means.append(mean[~clipped])  # a pixel clipped at black or white has lost its noise
+            variances.append(variance[~clipped])
+    white = fit_noise_level(np.concatenate(means), np.concatenate(variances))
+    correlation = noise_correlation(sample)
+    if is_white(correlation):
+        return white
+    scale = 1 / np.sqrt(finest_detail_gain(correlation))
+    return NoiseLevel(white.brightness, tuple(sigma * scale for sigma in white.sigma), shaping_kernel(correlation))
 
 
-def block_statistics(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mean brightness, mean squared HH coefficient) of each block of an HxW plane, flattened."""
+def block_statistics(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean brightness, mean squared HH coefficient, whether over MAX_CLIPPED of its 2x2 cells hold a pure black
+    or white pixel) of each block of an HxW plane, flattened."""
     height, width = plane.shape[0] // 2 * 2, plane.shape[1] // 2 * 2
     cells = plane[:height, :width].reshape(height // 2, 2, width // 2, 2)
     mean = cells.mean(axis=(1, 3))
@@ -73,7 +98,8 @@ def block_statistics(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows, cols = values.shape[0] // BLOCK * BLOCK, values.shape[1] // BLOCK * BLOCK
         return values[:rows, :cols].reshape(rows // BLOCK, BLOCK, cols // BLOCK, BLOCK).mean(axis=(1, 3)).ravel()
 
-    return pooled(mean), pooled(detail**2)
+    clipped = ((cells <= 0) | (cells >= 1)).any(axis=(1, 3)).astype(np.float32)
+    return pooled(mean), pooled(detail**2), pooled(clipped) > MAX_CLIPPED
 
 
 def fit_noise_level(means: np.ndarray, variances: np.ndarray) -> NoiseLevel:

@@ -25,7 +25,7 @@ from denoise.training.batches import patch_batches, random_orientation
 ALPHA = 0.5  # the paper's choice for Gaussian noise: the input gets 1.25x the variance, the target 5x
 
 
-def recorrupted_examples(batch, seed, sigma_table, size_multiple: int):
+def recorrupted_examples(batch, seed, sigma_table, kernel, size_multiple: int):
     """(input, target) float batches for one batch of noisy uint8 patches: cropped to the network's grid (not
     mirrored: a mirrored pixel would repeat its noise), oriented at random, recorrupted."""
     seeds = tf.random.experimental.stateless_split(seed, 4)
@@ -33,24 +33,34 @@ def recorrupted_examples(batch, seed, sigma_table, size_multiple: int):
     height = (int(batch.shape[1]) // size_multiple) * size_multiple
     width = (int(batch.shape[2]) // size_multiple) * size_multiple
     noisy = random_orientation(noisy[:, :height, :width], seeds)
-    return recorrupt(noisy, sigma_table, tf.random.stateless_normal(tf.shape(noisy), seeds[3]))
+    return recorrupt(noisy, sigma_table, kernel, tf.random.stateless_normal(normal_shape(tf.shape(noisy), kernel),
+                                                                             seeds[3]))
 
 
-def recorrupt(noisy, sigma_table, normal):
-    """(input, target) from noisy NHWC floats and standard normal draws of the same shape: the noise's sigma at each
-    pixel is looked up at its 3x3 neighbourhood's mean, a steadier guess of its true brightness than itself."""
+def normal_shape(shape, kernel):
+    """The shape of the standard normal draws recorrupt takes for images of `shape`: larger by the kernel's reach,
+    so the shaped noise is as strong at the border as inside."""
+    margin = 0 if kernel is None else int(kernel.shape[0]) - 1
+    return shape + tf.constant([0, margin, margin, 0], shape.dtype)
+
+
+def recorrupt(noisy, sigma_table, kernel, normal):
+    """(input, target) from noisy NHWC floats and standard normal draws (normal_shape): the draws are shaped as the
+    noise is (the kernel; None for white noise), and scaled by the noise's sigma at each pixel's brightness,
+    looked up at its 3x3 neighbourhood's mean, a steadier guess of its true value than the pixel itself."""
+    extra = normal if kernel is None else tf.nn.conv2d(normal, kernel, 1, "VALID")
     around = tf.nn.avg_pool2d(noisy, 3, 1, "SAME")
     sigma = tf.gather(sigma_table, tf.cast(tf.round(tf.clip_by_value(around, 0.0, 1.0) * 255.0), tf.int32))
-    extra = normal * sigma
+    extra = extra * sigma
     return noisy + ALPHA * extra, noisy - extra / ALPHA
 
 
 def make_recorrupted_pipeline(images: np.ndarray, level: NoiseLevel, batch_size: int, seed: int,
                               first_step: int = 0, crop_size: int | None = None, size_multiple: int = 1):
     """An endless tf.data stream of recorrupted_examples, seeded by (seed, step) as make_pipeline's noise is."""
-    table = tf.constant(level.table())
+    table, kernel = _as_tensors(level)
     examples = patch_batches(images, batch_size, seed, first_step, crop_size).map(
-        lambda batch, step: recorrupted_examples(batch, tf.stack([tf.cast(seed, tf.int64), step]), table,
+        lambda batch, step: recorrupted_examples(batch, tf.stack([tf.cast(seed, tf.int64), step]), table, kernel,
                                                  size_multiple),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
@@ -60,10 +70,15 @@ def make_recorrupted_pipeline(images: np.ndarray, level: NoiseLevel, batch_size:
 def validation_pairs(images: list[np.ndarray], level: NoiseLevel, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Fixed (input, target) recorruptions of each noisy float HxWxC validation image, the same every epoch."""
     rng = np.random.default_rng(seed)
-    table = tf.constant(level.table())
+    table, kernel = _as_tensors(level)
     pairs = []
     for image in images:
-        normal = rng.standard_normal(image.shape).astype(np.float32)
-        model_input, target = recorrupt(tf.constant(image[None], tf.float32), table, tf.constant(normal[None]))
+        shape = normal_shape(tf.constant((1, *image.shape)), kernel)
+        normal = tf.constant(rng.standard_normal(shape.numpy()).astype(np.float32))
+        model_input, target = recorrupt(tf.constant(image[None], tf.float32), table, kernel, normal)
         pairs.append((model_input.numpy()[0], target.numpy()[0]))
     return pairs
+
+
+def _as_tensors(level: NoiseLevel):
+    return tf.constant(level.table()), None if level.kernel is None else tf.constant(level.kernel)
