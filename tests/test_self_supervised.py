@@ -18,7 +18,7 @@ from denoise.nn.saving import load_model
 from denoise.noise.level import NoiseLevel
 from denoise.noise.specs import parse_noise
 from denoise.training.config import TrainConfig, check_config, checkpoint_path
-from denoise.training.recorrupt import ALPHA, recorrupt
+from denoise.training.recorrupt import FIRST_ALPHA, LAST_ALPHA, alpha_at, recorrupt
 from denoise.training.self_supervised import (
     check_noisy_images,
     neighbour_choices,
@@ -74,17 +74,23 @@ def test_the_training_graph_and_the_validation_pick_the_same_pixels():
     assert first.shape == second.shape == (4, 6, 3) and not np.array_equal(first, second)
 
 
-def test_recorrupted_input_and_target_carry_uncorrelated_noise_of_the_promised_strength():
+@pytest.mark.parametrize("alpha", [FIRST_ALPHA, LAST_ALPHA])
+def test_recorrupted_input_and_target_carry_uncorrelated_noise_of_the_promised_strength(alpha):
     sigma = 0.08
     rng = np.random.default_rng(0)
     noisy = 0.5 + rng.normal(0, sigma, (4, 64, 64, 1)).astype(np.float32)  # the photo's own noise, n
     table = tf.constant(NoiseLevel((0.5,), (sigma,)).table())
     normal = tf.constant(rng.normal(size=noisy.shape), tf.float32)
-    model_input, target = (t.numpy() - 0.5 for t in recorrupt(tf.constant(noisy), table, None, normal))
-    assert np.var(model_input) / sigma**2 == pytest.approx(1 + ALPHA**2, rel=0.05)
-    assert np.var(target) / sigma**2 == pytest.approx(1 + 1 / ALPHA**2, rel=0.05)
+    model_input, target = (t.numpy() - 0.5 for t in recorrupt(tf.constant(noisy), table, None, normal, alpha))
+    assert np.var(model_input) / sigma**2 == pytest.approx(1 + alpha**2, rel=0.05)
+    assert np.var(target) / sigma**2 == pytest.approx(1 + 1 / alpha**2, rel=0.05)
     # uncorrelated: the target's noise cannot be predicted from the input, so only the clean image can be learnt
     assert abs(np.corrcoef(model_input.ravel(), target.ravel())[0, 1]) < 0.02
+
+
+def test_alpha_falls_from_the_first_to_the_last_over_the_run():
+    alphas = [float(alpha_at(tf.constant(step, tf.int64), 101)) for step in (0, 50, 100, 500)]
+    assert alphas == pytest.approx([FIRST_ALPHA, (FIRST_ALPHA + LAST_ALPHA) / 2, LAST_ALPHA, LAST_ALPHA])
 
 
 @pytest.mark.slow

@@ -122,7 +122,7 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
         _check_halves_fit(config, train_images.shape, size_multiple(model))
     remove_unfinished_saves(config.out)  # a killed run's half-written saves (the checkpoint's temps match too)
     validation = _validation_set(data.validation, config, model, level)
-    pipeline = _pipeline(train_images, config, start_epoch * steps, size_multiple(model), level)
+    pipeline = _pipeline(train_images, config, steps, start_epoch, size_multiple(model), level)
     saver = _EpochEnd(config, validation, data.notes, channels, best, on_epoch, start_epoch, network=model)
     result = TrainResult(config.out, start_epoch, best, dataset_notes=data.notes)
     if on_start is not None:
@@ -205,10 +205,12 @@ def _measured_noise(config: TrainConfig, images: np.ndarray, notes: dict, on_sta
     return level
 
 
-def _pipeline(images: np.ndarray, config: TrainConfig, first_step: int, multiple: int, level: NoiseLevel | None):
+def _pipeline(images: np.ndarray, config: TrainConfig, steps: int, start_epoch: int, multiple: int,
+              level: NoiseLevel | None):
+    first_step = start_epoch * steps
     if level is not None:
-        return make_recorrupted_pipeline(images, level, config.batch_size, config.seed, first_step,
-                                         crop_size=config.crop_size, size_multiple=multiple)
+        return make_recorrupted_pipeline(images, level, config.batch_size, config.seed, config.epochs * steps,
+                                         first_step, crop_size=config.crop_size, size_multiple=multiple)
     if config.target == "self":
         return make_self_supervised_pipeline(images, config.batch_size, config.seed, first_step,
                                              crop_size=config.crop_size, size_multiple=multiple)
