@@ -31,7 +31,7 @@ from denoise.cli.progress import (
     write_report,
 )
 from denoise.errors import DenoiseError
-from denoise.inference.settings import BFLOAT16_TILE, DEFAULT_TILE, RunSettings
+from denoise.inference.settings import BFLOAT16_TILE, DEFAULT_TILE, LITERT_TILE, RunSettings
 from denoise.noise.specs import GAUSSIAN, parse_noise_kind
 from denoise.runtime import parse_size
 
@@ -87,7 +87,8 @@ def run(
             min=64,
             help=(
                 "Images larger than this many pixels a side are cleaned in overlapping tiles, which bounds memory. "
-                f"Default: {DEFAULT_TILE}, or {BFLOAT16_TILE} in bfloat16 (more memory per pixel)."
+                f"Default: {DEFAULT_TILE}, {BFLOAT16_TILE} in bfloat16 (more memory per pixel), {LITERT_TILE} "
+                "through LiteRT (its buffers grow with the tile)."
             ),
         ),
     ] = RunSettings.tile,

@@ -48,7 +48,7 @@ class Denoiser:
         self.fixed_size = fixed_size(model)
         self.multiple = size_multiple(model)
         self.channel_path = ChannelPath(model_channels(model), self.impulse, colour_space)
-        self.tile = round_up(max(settings.tile_for(self.precision), self.multiple), self.multiple)
+        self.tile = round_up(max(settings.tile_for(self.precision, self.runtime), self.multiple), self.multiple)
         self.margin = round_up(settings.margin, self.multiple)
         # One traced graph per input shape; reduce_retracing keeps the number of traces small for mixed sizes.
         self._predict = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)

@@ -12,6 +12,10 @@ DEFAULT_TILE = 1024  # core size in pixels; a 1024 + 2*96 tile of the default mo
 # bfloat16 convolutions (oneDNN) need more memory per pixel: a 50 MP photo peaked at 2328 MiB with 1024 px tiles
 # against 1975 MiB in float32, and at 1999-2005 MiB with 768 px tiles (docs/performance.md).
 BFLOAT16_TILE = 768
+# LiteRT (XNNPACK) plans one buffer arena for a tile, and it grows with the tile: the default Gaussian model's took
+# 660 MB for a 1216-pixel tile (1024 + margins), 410 for 960, 220 for 704; cleaning a tile's core ran at the same
+# speed for cores of 512, 768 and 1024 (0.34, 0.35, 0.33 MP/s; docs/performance.md). So LiteRT gets smaller tiles.
+LITERT_TILE = 512
 # Context around each tile's core: wider than the shipped models' reach (depth-3 U-Nets), so a tiled image comes out
 # exactly as it would whole. At 64 pixels, with tiles of 32 on 300x300 sample crops, 0.1-6.7% of the pixels came out
 # 1-4 levels off the whole-image output; at 96 none did (`python benchmarks/tile_seams.py`, 2026-11-30). On the
@@ -31,7 +35,7 @@ DEFAULT_RUNTIME = "auto"  # LiteRT for float32 on a CPU, else TensorFlow (runtim
 class RunSettings:
     """How to run a model: tiling, memory per call, arithmetic and the flip ensemble."""
 
-    tile: int | None = None  # core side of a tile; None: DEFAULT_TILE, or BFLOAT16_TILE in bfloat16
+    tile: int | None = None  # core side of a tile; None: DEFAULT_TILE, BFLOAT16_TILE in bfloat16, LITERT_TILE
     margin: int = DEFAULT_MARGIN  # context around each tile's core (DEFAULT_MARGIN says how much that is)
     max_batch_pixels: int = MAX_BATCH_PIXELS
     # A caller that owns its arrays (denoise run) lets a lone large image be cleaned in place, band by band,
@@ -47,6 +51,10 @@ class RunSettings:
         if self.margin < 0 or self.max_batch_pixels < 1 or (self.tile is not None and self.tile < 1):
             raise ValueError(f"tile, margin and max_batch_pixels must be positive: {self}")
 
-    def tile_for(self, precision: str) -> int:
-        """The tile core side for a resolved precision ("float32" or "bfloat16")."""
-        return self.tile or (BFLOAT16_TILE if precision == "bfloat16" else DEFAULT_TILE)
+    def tile_for(self, precision: str, runtime: str = "tensorflow") -> int:
+        """The tile core side for a resolved precision ("float32" or "bfloat16") and runtime."""
+        if self.tile:
+            return self.tile
+        if runtime == "litert":
+            return LITERT_TILE
+        return BFLOAT16_TILE if precision == "bfloat16" else DEFAULT_TILE
