@@ -30,13 +30,17 @@ def test_tiled_output_equals_whole_image_output():
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
 
 
-def test_windows_cover_every_pixel_exactly_once():
+def test_windows_cover_every_pixel_exactly_once_with_context_and_are_all_the_same_size():
     cover = np.zeros((70, 45), int)
-    for window in plan_windows(70, 45, tile=16, margin=8):
+    windows = plan_windows(70, 45, tile=16, margin=8)
+    for window in windows:
         cover[window.core] += 1
-        (outer_y, outer_x), (core_y, core_x) = window.outer, window.core
-        assert outer_y.start == max(0, core_y.start - 8) and outer_x.stop == min(45, core_x.stop + 8)
+        for outer, core, size in zip(window.outer, window.core, (70, 45)):
+            assert 0 <= outer.start and outer.stop <= size
+            assert core.start - outer.start >= min(8, core.start) and outer.stop - core.stop >= min(8, size - core.stop)
     assert (cover == 1).all()
+    # one input shape for the model, however the image's sides divide into tiles
+    assert {(w.outer[0].stop - w.outer[0].start, w.outer[1].stop - w.outer[1].start) for w in windows} == {(32, 32)}
 
 
 def test_images_of_mixed_sizes_and_channels_are_each_returned_in_order():

@@ -45,15 +45,20 @@ class LiteModel:
             self(np.zeros((1, *example_shape), np.float32))
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        """The model's output for an NHWC batch, run one image at a time: a batch of n images would need buffers n
+        times as large, and every new batch size (the last, smaller batch of a run) would re-plan them."""
+        batch = np.asarray(batch, dtype=np.float32)
         with self._lock:
-            if batch.shape != self._shape:  # a new size re-plans the buffers, once per size in a row
-                self._interpreter.resize_tensor_input(self._input, batch.shape, strict=False)
-                self._interpreter.allocate_tensors()
-                self._shape = batch.shape
-            self._interpreter.set_tensor(self._input, batch)
-            self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output)  # a copy: the interpreter's buffers are reused
+            return np.concatenate([self._run(batch[index : index + 1]) for index in range(len(batch))])
+
+    def _run(self, image: np.ndarray) -> np.ndarray:
+        if image.shape != self._shape:  # a new size re-plans the buffers, once per size in a row
+            self._interpreter.resize_tensor_input(self._input, image.shape, strict=False)
+            self._interpreter.allocate_tensors()
+            self._shape = image.shape
+        self._interpreter.set_tensor(self._input, np.ascontiguousarray(image))
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output)  # a copy: the interpreter's buffers are reused
 
 
 def convert(model) -> bytes:

@@ -26,13 +26,13 @@ class Window:
 
 
 def plan_windows(height: int, width: int, tile: int, margin: int) -> list[Window]:
-    """Tiles covering a height x width image: cores of `tile` pixels, each with up to `margin` pixels of context."""
+    """Tiles covering a height x width image: cores of `tile` pixels, each with at least `margin` pixels of context
+    where the image has them, and every window of the same size (tile + 2 margin a side, or the image's side):
+    a window at an edge reaches further inwards instead of shrinking. One window size means one input shape, so a
+    runtime plans its buffers once (LiteRT re-planned them for every new shape, and its memory grew each time)."""
     windows = []
-    for y0 in range(0, height, tile):
-        for x0 in range(0, width, tile):
-            y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
-            oy0, ox0 = max(0, y0 - margin), max(0, x0 - margin)
-            oy1, ox1 = min(height, y1 + margin), min(width, x1 + margin)
+    for (oy0, oy1), (y0, y1) in _axis_windows(height, tile, margin):
+        for (ox0, ox1), (x0, x1) in _axis_windows(width, tile, margin):
             windows.append(
                 Window(
                     outer=(slice(oy0, oy1), slice(ox0, ox1)),
@@ -41,6 +41,16 @@ def plan_windows(height: int, width: int, tile: int, margin: int) -> list[Window
                 )
             )
     return windows
+
+
+def _axis_windows(size: int, tile: int, margin: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """((outer start, stop), (core start, stop)) along one axis: equal outer lengths, shifted inwards at the ends."""
+    length = min(size, tile + 2 * margin)
+    spans = []
+    for start in range(0, size, tile):
+        outer_start = max(0, min(start - margin, size - length))
+        spans.append(((outer_start, outer_start + length), (start, min(start + tile, size))))
+    return spans
 
 
 def run_tiled(image: np.ndarray, predict: Predict, *, tile: int, margin: int, multiple: int,
