@@ -224,8 +224,9 @@ def test_the_api_prints_nothing_in_a_fresh_process(tmp_path):
 
 
 @pytest.mark.parametrize("options, patch", [
-    ({}, 64), ({"target": "self"}, 128), ({"target": "self", "patch_size": 96}, 96)])
-def test_self_supervised_patches_default_to_twice_the_size_since_they_are_halved(tmp_path, monkeypatch, options, patch):
+    ({}, 64), ({"target": "self"}, 64), ({"target": "self", "self_method": "neighbours"}, 128),
+    ({"target": "self", "self_method": "neighbours", "patch_size": 96}, 96)])
+def test_neighbour_patches_default_to_twice_the_size_since_they_are_halved(tmp_path, monkeypatch, options, patch):
     from denoise.training import trainer
 
     seen = []

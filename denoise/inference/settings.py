@@ -14,7 +14,8 @@ DEFAULT_TILE = 1024  # core size in pixels; a 1024 + 2*96 tile of the default mo
 BFLOAT16_TILE = 768
 # LiteRT (XNNPACK) plans one buffer arena for a tile, and it grows with the tile: the default Gaussian model's took
 # 660 MB for a 1216-pixel tile (1024 + margins), 410 for 960, 220 for 704; cleaning a tile's core ran at the same
-# speed for cores of 512, 768 and 1024 (0.34, 0.35, 0.33 MP/s; docs/performance.md). So LiteRT gets smaller tiles.
+# speed for cores of 512, 768 and 1024 (0.34, 0.35, 0.33 MP/s). So LiteRT gets smaller tiles: with them (and
+# tiles all of one size, tiling.plan_windows) a 50 MP PNG peaked at 1826 MiB, where it took 2228 (docs/performance.md).
 LITERT_TILE = 512
 # Context around each tile's core: wider than the shipped models' reach (depth-3 U-Nets), so a tiled image comes out
 # exactly as it would whole. At 64 pixels, with tiles of 32 on 300x300 sample crops, 0.1-6.7% of the pixels came out

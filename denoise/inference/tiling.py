@@ -64,17 +64,19 @@ def run_tiled(image: np.ndarray, predict: Predict, *, tile: int, margin: int, mu
     mirror = padded_h - height < height and padded_w - width < width  # the same choice as pad_to_multiple
     rows, cols = _source_indices(height, padded_h, mirror), _source_indices(width, padded_w, mirror)
     windows = plan_windows(padded_h, padded_w, tile, margin)
-    # In place, a band's output may only replace its input once the next band, whose margin reads it, is done;
-    # tiles of at least two grid cells keep the mirrored bottom rows out of committed bands too.
+    # In place, a band's output may only replace its input once every band that reads it is done.
     in_place = in_place and margin <= tile and tile >= 2 * multiple and image.flags.writeable
     output = image if in_place else np.empty_like(image)
-    pending = None
-    for band in _bands(windows):
-        done = _run_windows(image, rows, cols, band, predict, max_batch_pixels)
-        if pending is not None:
-            _commit(output, *pending, height, width)
-        pending = (band, done)
-    _commit(output, *pending, height, width)
+    bands = _bands(windows)
+    # the first image row each band's windows read (mirrored rows included), and the first any later band reads
+    reads_from = [min(int(rows[window.outer[0]].min()) for window in band) for band in bands]
+    later_reads = [min(reads_from[index + 1 :], default=padded_h) for index in range(len(bands))]
+    pending = []
+    for index, band in enumerate(bands):
+        pending.append((band, _run_windows(image, rows, cols, band, predict, max_batch_pixels)))
+        # a band is written out once no later window reads its rows (the last band's window may reach up two)
+        while pending and pending[0][0][0].core[0].stop <= later_reads[index]:
+            _commit(output, *pending.pop(0), height, width)
     return output
 
 
