@@ -13,9 +13,10 @@ DEFAULT_TILE = 1024  # core size in pixels; a 1024 + 2*96 tile of the default mo
 # against 1975 MiB in float32, and at 1999-2005 MiB with 768 px tiles (docs/performance.md).
 BFLOAT16_TILE = 768
 # LiteRT (XNNPACK) plans one buffer arena for a tile, and it grows with the tile: the default Gaussian model's took
-# 660 MB for a 1216-pixel tile (1024 + margins), 410 for 960, 220 for 704; cleaning a tile's core ran at the same
-# speed for cores of 512, 768 and 1024 (0.34, 0.35, 0.33 MP/s). So LiteRT gets smaller tiles: with them (and
-# tiles all of one size, tiling.plan_windows) a 50 MP PNG peaked at 1826 MiB, where it took 2228 (docs/performance.md).
+# 660 MB for a 1216-pixel tile (1024 + margins), 410 for 960, 220 for 704. Its kept pixels ran at about the same
+# speed for cores of 512, 768 and 1024 (0.34, 0.35, 0.33 MP/s); the cheaper camera model cleaned a 12 MP JPEG 9%
+# slower with 512 than with 1024 (23.5 against 21.6 s) for 385 MB less. With 512 (and tiles all of one size,
+# tiling.plan_windows) a 50 MP PNG peaked at 1826 MiB, where it took 2228 (docs/performance.md).
 LITERT_TILE = 512
 # Context around each tile's core: wider than the shipped models' reach (depth-3 U-Nets), so a tiled image comes out
 # exactly as it would whole. At 64 pixels, with tiles of 32 on 300x300 sample crops, 0.1-6.7% of the pixels came out
