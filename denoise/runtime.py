@@ -97,8 +97,9 @@ def resolve_engine(precision: str, runtime: str) -> tuple[str, str]:
     """The arithmetic and the runtime a model runs with: ("float32" or "bfloat16", "tensorflow" or "litert").
 
     'auto' runtime: LiteRT (TensorFlow Lite's interpreter with its XNNPACK kernels) wherever the model computes in
-    float32 on a CPU, where `denoise run` went 1.1-1.2x as fast as with TensorFlow, with the same output
-    (docs/performance.md); TensorFlow for bfloat16 (AMX) and on GPUs. LiteRT computes in float32 only.
+    float32 on a CPU, where `denoise run` went as fast as with TensorFlow (camera model) or 1.1x (Gaussian model),
+    with the same output and less memory (docs/performance.md); TensorFlow for bfloat16 (AMX) and on GPUs. LiteRT
+    computes in float32 only.
     """
     parse_runtime(runtime)
     if runtime == "litert":

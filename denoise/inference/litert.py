@@ -1,8 +1,9 @@
 """A Keras model run by LiteRT: TensorFlow Lite's interpreter with its XNNPACK CPU kernels.
 
-In float32 on CPUs without native bfloat16 (no AMX), `denoise run` with it cleaned 12 MP photos 1.10-1.20x as fast
-end to end as with TensorFlow's own kernels on 2 AVX2 cores, with outputs within 2e-6 of them, for 115-250 MiB
-more memory at peak (`python benchmarks/throughput.py --runtime tensorflow,litert`, docs/performance.md).
+In float32 on CPUs without native bfloat16 (no AMX), `denoise run` with it cleaned 12 MP photos as fast end to end
+as with TensorFlow's own kernels (camera model; 1.1x with the Gaussian one) on 2 AVX2 cores, with outputs within
+2e-6 of them, in 512-pixel tiles that keep its peak memory about 300 MB below TensorFlow's (`python
+benchmarks/throughput.py --runtime tensorflow,litert`, docs/performance.md).
 
 The interpreter ships inside TensorFlow (`tf.lite`); its successor, the `ai-edge-litert` package, is used instead
 where it is installed. The model is converted when it is first loaded (a few seconds for the shipped models), with

@@ -74,16 +74,6 @@ def is_white(correlation: np.ndarray) -> bool:
     return bool(np.max(np.abs(others)) < WHITE_TOLERANCE and np.all(np.abs(np.diag(centre) - 1) < 3 * WHITE_TOLERANCE))
 
 
-def finest_detail_gain(correlation: np.ndarray) -> float:
-    """How much of the noise's variance Haar's finest diagonal detail (level.py's measure) sees: 1 for white
-    noise, less for noise spread over neighbours. The noise's variance is that detail's variance over this gain."""
-    taps = {(0, 0): 0.5, (0, 1): -0.5, (1, 0): -0.5, (1, 1): 0.5}
-    gains = [sum(wa * wb * correlation[LAGS + b[0] - a[0], LAGS + b[1] - a[1], c, c]
-                 for a, wa in taps.items() for b, wb in taps.items())
-             for c in range(correlation.shape[-1])]
-    return float(np.mean(gains))
-
-
 def shaping_kernel(correlation: np.ndarray) -> np.ndarray:
     """K, (KERNEL_SIDE, KERNEL_SIDE, C, C) float32, for tf.nn.conv2d: white unit noise through it has covariance R
     (nearly: the filter is cut to KERNEL_SIDE, and R's spectrum is made non-negative first)."""

@@ -4,16 +4,18 @@ Camera and photon noise grow with the signal (a pixel of true value x varies wit
 at black and white squeezes it again. Self-supervised training by recorruption (training/recorrupt.py) adds noise
 of the same strength as the images already carry, so that strength is measured once from the training images:
 
-- The finest diagonal detail of each 2x2 block (Haar's HH band; for white noise of sigma it has variance sigma^2)
-  is pooled over blocks of BLOCK x BLOCK such cells, beside their mean brightness.
+- The finest diagonal detail of each 2x2 block (Haar's HH band) is pooled over blocks of BLOCK x BLOCK such cells,
+  beside their mean brightness.
 - Texture and edges only ever add to a block's variance, so in each brightness group the low QUANTILE of the block
-  variances, divided by that quantile of a chi-square of as many degrees of freedom, estimates the noise alone.
-  On Train400 with Gaussian noise of sigma 25 this reads 25.0-25.8 in the mid tones, where the robust spread of all
-  pixels (detection.plane_sigma) reads 26.6; on the clean images it reads about 1.
+  variances is taken, and divided by the same quantile for pure noise of unit variance and the measured spread
+  (simulated once: pure_noise_variances). That one ratio corrects three things: the low quantile of a noise-only
+  block lies below its mean; noise spread over neighbouring pixels (a camera's, correlation.py) has less of its
+  variance in the finest detail (15% on camera:0.5 noise, where white noise has all of it); and it makes
+  neighbouring cells' details correlate, so a block holds fewer independent values than its 64 cells.
+- The quantile is low (2%) because photos' finest texture is about 1 of 255 there, and spread noise shows only part
+  of itself: on Train400 with camera:0.5 noise (4.6 of 255 at mid grey), the 10% quantile read 5.8, the 2% one 5.1
+  (`benchmarks/noise_level.py`).
 - Between group centres the sigma is interpolated, beyond them held.
-- Noise spread over neighbouring pixels (a camera's) has less of its variance in that finest detail: its shape is
-  measured too (correlation.py), the sigma is corrected by the share of the variance the detail sees, and the
-  NoiseLevel carries the filter that gives white noise that shape. On camera:0.5 noise the detail sees 17% of it.
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy import signal
 
-from denoise.noise.correlation import finest_detail_gain, is_white, noise_correlation, shaping_kernel
+from denoise.noise.correlation import is_white, noise_correlation, shaping_kernel
 
-BLOCK = 8  # HH coefficients a side per block: 16x16 pixels, 64 degrees of freedom
-QUANTILE = 0.1
+BLOCK = 8  # HH coefficients a side per block: 16x16 pixels
+QUANTILE = 0.02
+BLOCKS_BELOW = 5  # a group of few blocks takes a higher quantile, so that this many blocks lie below it
 GROUPS = 8
-MIN_BLOCKS = 50  # blocks below which a brightness group's quantile is too rough to count
+MIN_BLOCKS = 50  # blocks below which a brightness group's quantile is too rough to count (its quantile: 10%)
+SIMULATED_FIELDS, SIMULATED_SIDE = 16, 512  # pure noise for pure_noise_variances: 16,384 blocks a channel
 MAX_SAMPLED_IMAGES = 512
 # Blocks with more of their cells clipped at black or white are left out: a clipped pixel has lost its noise, and
 # a blown-out sky would read as noiseless. Strong noise clips a few pixels of most dark and light blocks.
@@ -72,18 +76,31 @@ class NoiseLevel:
 def estimate_noise_level(images: np.ndarray) -> NoiseLevel:
     """The NoiseLevel of uint8 NxHxWxC images (every channel pooled), as the module docstring says."""
     sample = images[:: max(1, len(images) // MAX_SAMPLED_IMAGES)].astype(np.float32) / 255.0
+    correlation = noise_correlation(sample)
+    kernel = None if is_white(correlation) else shaping_kernel(correlation)
     means, variances = [], []
     for image in sample:
         for channel in range(image.shape[-1]):
             mean, variance, clipped = block_statistics(image[..., channel])
             means.append(mean[~clipped])  # a pixel clipped at black or white has lost its noise
             variances.append(variance[~clipped])
-    white = fit_noise_level(np.concatenate(means), np.concatenate(variances))
-    correlation = noise_correlation(sample)
-    if is_white(correlation):
-        return white
-    scale = 1 / np.sqrt(finest_detail_gain(correlation))
-    return NoiseLevel(white.brightness, tuple(sigma * scale for sigma in white.sigma), shaping_kernel(correlation))
+    unit_variances = pure_noise_variances(kernel, sample.shape[-1])
+    level = fit_noise_level(np.concatenate(means), np.concatenate(variances), unit_variances)
+    return NoiseLevel(level.brightness, level.sigma, kernel)
+
+
+def pure_noise_variances(kernel: np.ndarray | None, channels: int) -> np.ndarray:
+    """The block variances block_statistics gives for noise of unit variance shaped by `kernel` (white where None),
+    every channel pooled: simulated with a fixed seed, so the same kernel gives the same values."""
+    side = SIMULATED_SIDE + (0 if kernel is None else kernel.shape[0] - 1)
+    white = np.random.default_rng(0).standard_normal((channels, SIMULATED_FIELDS, side, side))
+    if kernel is None:
+        noise = white
+    else:  # as tf.nn.conv2d applies it: output channel d sums input channel c through kernel[:, :, c, d]
+        noise = np.stack([sum(signal.correlate(white[c], kernel[None, :, :, c, d], mode="valid", method="fft")
+                              for c in range(channels)) for d in range(channels)])
+    variances = [block_statistics(plane)[1] for planes in noise for plane in planes]
+    return np.concatenate(variances)
 
 
 def block_statistics(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -102,11 +119,16 @@ def block_statistics(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return pooled(mean), pooled(detail**2), pooled(clipped) > MAX_CLIPPED
 
 
-def fit_noise_level(means: np.ndarray, variances: np.ndarray) -> NoiseLevel:
-    """The corrected low quantile of the block variances in each brightness group with enough blocks."""
+def fit_noise_level(means: np.ndarray, variances: np.ndarray, unit_variances: np.ndarray) -> NoiseLevel:
+    """The low quantile of the block variances in each brightness group with enough blocks, over the same quantile
+    of unit_variances, those of noise of unit variance (pure_noise_variances)."""
     if means.size == 0:
         return NoiseLevel((0.5,), (0.0,))
-    correction = stats.chi2.ppf(QUANTILE, BLOCK * BLOCK) / (BLOCK * BLOCK)
+
+    def sigma_of(chosen):
+        quantile = min(1.0, max(QUANTILE, BLOCKS_BELOW / chosen.size))
+        return float(np.sqrt(np.quantile(chosen, quantile) / np.quantile(unit_variances, quantile)))
+
     edges = np.linspace(0.0, 1.0, GROUPS + 1)
     which = np.clip(np.digitize(means, edges) - 1, 0, GROUPS - 1)
     centres, sigmas = [], []
@@ -114,7 +136,7 @@ def fit_noise_level(means: np.ndarray, variances: np.ndarray) -> NoiseLevel:
         chosen = variances[which == group]
         if chosen.size >= MIN_BLOCKS:
             centres.append(float(np.median(means[which == group])))
-            sigmas.append(float(np.sqrt(np.quantile(chosen, QUANTILE) / correction)))
+            sigmas.append(sigma_of(chosen))
     if not centres:  # too few blocks for any group: one level for all
-        return NoiseLevel((0.5,), (float(np.sqrt(np.quantile(variances, QUANTILE) / correction)),))
+        return NoiseLevel((0.5,), (sigma_of(variances),))
     return NoiseLevel(tuple(centres), tuple(sigmas))
