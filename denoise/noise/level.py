@@ -13,7 +13,7 @@ of the same strength as the images already carry, so that strength is measured o
   variance in the finest detail (15% on camera:0.5 noise, where white noise has all of it); and it makes
   neighbouring cells' details correlate, so a block holds fewer independent values than its 64 cells.
 - The quantile is low (2%) because photos' finest texture is about 1 of 255 there, and spread noise shows only part
-  of itself: on Train400 with camera:0.5 noise (4.6 of 255 at mid grey), the 10% quantile read 5.8, the 2% one 5.1
+  of itself: on Train400 with camera:0.5 noise (4.6 of 255 at mid grey), the 10% quantile read 5.8, the 2% one 5.0
   (`benchmarks/noise_level.py`).
 - Between group centres the sigma is interpolated, beyond them held.
 """
@@ -96,7 +96,7 @@ def pure_noise_variances(kernel: np.ndarray | None, channels: int) -> np.ndarray
     """The block variances block_statistics gives for noise of unit variance shaped by `kernel` (white where None),
     every channel pooled: simulated with a fixed seed, so the same kernel gives the same values."""
     side = SIMULATED_SIDE + (0 if kernel is None else kernel.shape[0] - 1)
-    white = np.random.default_rng(0).standard_normal((channels, SIMULATED_FIELDS, side, side))
+    white = np.random.default_rng(0).standard_normal((channels, SIMULATED_FIELDS, side, side), np.float32)
     if kernel is None:
         noise = white
     else:  # as tf.nn.conv2d applies it: output channel d sums input channel c through kernel[:, :, c, d]
