@@ -13,8 +13,9 @@ alpha trades two costs. A large one makes the inputs noisier than the photos the
 too much); a small one makes the targets very noisy (variance 1 + 1/alpha^2 times the photos'), so learning is
 slow. So alpha falls over the run, from FIRST_ALPHA (targets twice as noisy as the photos, fast learning) to
 LAST_ALPHA (inputs 1.09 times as noisy, nearly the photos' own noise), while the learning rate decays. Fine-tuning
-the shipped Gaussian model on Train400 recovered this way 66% of what clean targets gain on Poisson noise and 56% on
-camera noise, against 57% and 45% at a fixed 0.5, the paper's choice (`benchmarks/self_supervised.py`,
+the shipped Gaussian model on Train400 recovered this way 56% of what clean targets gain on camera noise and 66% on
+Poisson noise, against 45% and 57% at a fixed 0.5, the paper's choice; with the noise level measured more exactly
+since (noise/level.py), 75% on camera noise and 57% on Poisson (`benchmarks/self_supervised.py`,
 docs/training.md).
 
 Validation uses the same idea on fixed recorruptions of the held-out noisy images: the mean squared difference
