@@ -26,6 +26,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from PIL import Image
+
 
 def denoise(*args: str) -> str:
     """Run the denoise command; its stdout, or exit with its stderr."""
@@ -42,6 +44,22 @@ def psnr_of(model: Path, test: Path, noise: str, channels: int) -> tuple[float, 
     noisy = float(re.search(r"noisy input\s*:\s*PSNR\s+([\d.]+)", out).group(1))
     denoised = float(re.search(r"denoised\s*:\s*PSNR\s+([\d.]+)", out).group(1))
     return noisy, denoised
+
+
+def lossless(folder: Path, work: Path) -> Path:
+    """`folder`, or where its images hold lossy files (JPEG: `denoise noise` keeps a file's format, and JPEG would
+    compress the added noise, so the self-supervised run would learn a different noise from the one it is scored
+    on), PNG copies of them under `work`."""
+    files = [path for path in sorted(folder.iterdir()) if path.suffix.lower() in (".png", ".jpg", ".jpeg")]
+    if all(path.suffix.lower() == ".png" for path in files):
+        return folder
+    copies = work / f"{folder.name}-png"
+    copies.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        if not (copies / f"{path.stem}.png").exists():
+            with Image.open(path) as image:
+                image.save(copies / f"{path.stem}.png")
+    return copies
 
 
 def main() -> None:
@@ -70,7 +88,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     noisy_train = args.work / f"noisy-train-{noise.replace(':', '-')}"
     if not noisy_train.exists():  # one fixed noisy copy of each training image: all that self-supervision sees
-        denoise("noise", str(args.train), str(noisy_train), "--noise", noise, "--seed", "1", "-q")
+        denoise("noise", str(lossless(args.train, args.work)), str(noisy_train), "--noise", noise, "--seed", "1", "-q")
     common = ["--dataset", "folder", "--channels", str(args.channels),
               "--batch-size", str(args.batch_size), "--epochs", str(args.epochs), "--steps-per-epoch", str(args.steps),
               "--seed", "0"]

@@ -123,6 +123,16 @@ def test_noise_makes_seeded_noisy_copies(tmp_path):
     assert first == second and first != (tmp_path / "clean" / "image000.png").read_bytes()
 
 
+def test_noise_warns_that_jpeg_copies_do_not_carry_the_exact_noise(tmp_path):
+    write_image_folder(tmp_path / "clean", 1, size=(32, 32))
+    Image.open(tmp_path / "clean" / "image000.png").convert("RGB").save(tmp_path / "clean" / "photo.jpg")
+    result = invoke("noise", tmp_path / "clean", tmp_path / "out", "--noise", "gaussian:25", "-q")
+    assert result.exit_code == 0 and (tmp_path / "out" / "photo.jpg").exists()
+    assert "1 of the copies (photo.jpg first) are saved as JPEG" in result.output and "PNG" in result.output
+    png_only = invoke("noise", tmp_path / "clean" / "image000.png", tmp_path / "one.png", "--noise", "gaussian:25")
+    assert png_only.exit_code == 0 and "JPEG" not in png_only.output
+
+
 def test_noise_rejects_a_bad_spec():
     result = invoke("noise", ".", "out", "--noise", "speckle:3")
     assert result.exit_code == 2 and "gaussian:25" in result.output

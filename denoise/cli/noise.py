@@ -40,6 +40,7 @@ def noise(
         fail(str(exc))
     if not any(not job.unread for job in jobs):
         fail(f"No images found in {source} (PNG, JPEG, TIFF, BMP or WebP).")
+    _warn_of_jpeg_copies(jobs, noise)
     if noise.kind in CAMERA_KINDS:
         start_tensorflow()  # camera noise runs the camera's pipeline in TensorFlow: load it quietly, once
     summary = run_with_progress(
@@ -52,6 +53,20 @@ def noise(
         "adding noise",
     )
     finish_run(summary, None, jobs, started, cleaning=False)
+
+
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+
+
+def _warn_of_jpeg_copies(jobs, spec) -> None:
+    """A copy keeps its original's format, and JPEG compresses the noise just added: it comes out weaker and spread
+    over neighbouring pixels, no longer the noise asked for. Say so, with the way round it."""
+    lossy = [job for job in jobs if not job.unread and job.output.suffix.lower() in JPEG_SUFFIXES]
+    if lossy and spec.kind != "camera-jpeg":
+        typer.secho(f"warning: {len(lossy)} of the copies ({lossy[0].name} first) are saved as JPEG, as their "
+                    f"originals are, and JPEG weakens the added noise and spreads it over neighbouring pixels: they "
+                    f"will not carry exactly {spec}. Convert the originals to PNG first for exact noise.",
+                    err=True, fg=typer.colors.YELLOW)
 
 
 def seeded_noise(spec, seed: int):
