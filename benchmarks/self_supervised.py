@@ -47,9 +47,9 @@ def psnr_of(model: Path, test: Path, noise: str, channels: int) -> tuple[float, 
 
 
 def lossless(folder: Path, work: Path) -> Path:
-    """`folder`, or where its images hold lossy files (JPEG: `denoise noise` keeps a file's format, and JPEG would
-    compress the added noise, so the self-supervised run would learn a different noise from the one it is scored
-    on), PNG copies of them under `work`."""
+    """The clean images to add noise to: `folder` when its PNG and JPEG images are all PNG, else PNG copies of them
+    under `work`. `denoise noise` keeps each file's format, and JPEG would compress the added noise: the
+    self-supervised run would learn a different noise from the one it is scored on."""
     files = [path for path in sorted(folder.iterdir()) if path.suffix.lower() in (".png", ".jpg", ".jpeg")]
     if all(path.suffix.lower() == ".png" for path in files):
         return folder
