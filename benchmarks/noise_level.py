@@ -35,11 +35,13 @@ def main() -> None:
     args = parser.parse_args()
 
     from denoise.api import add_noise
+    from denoise.io.images import array_to_uint8
     from denoise.noise import level
 
     if args.quantile is not None:
         level.QUANTILE = args.quantile
-    clean = centre_crops([to_bytes(image) for image in read_folder(args.clean, args.channels).values()], args.crop)
+    images = read_folder(args.clean, args.channels).values()
+    clean = centre_crops([array_to_uint8(image) for image in images], args.crop)
     print(f"{args.clean.name}: {len(clean)} images of {clean.shape[1]}x{clean.shape[2]}, {args.channels} channel(s), "
           f"quantile {level.QUANTILE}; sigma of 255")
     for spec in args.noise:
@@ -52,11 +54,6 @@ def main() -> None:
             true = true_sigma(clean, noisy, centre)
             estimate = float(measured.sigma_at(centre)) * 255
             print(f"  {centre:<12.2f} {true:6.2f} {estimate:9.2f} {estimate / true:6.2f}")
-
-
-def to_bytes(pixels: np.ndarray) -> np.ndarray:
-    """0-1 float pixels as the uint8 values of an 8-bit file."""
-    return np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8)
 
 
 def centre_crops(images: list[np.ndarray], crop: int | None) -> np.ndarray:

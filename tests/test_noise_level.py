@@ -51,29 +51,32 @@ def test_white_noise_gets_no_shaping_filter_and_camera_noise_one_that_copies_its
     white = estimate_noise_level(noisy(clean, lambda x: 20 / 255 + 0 * x))
     assert white.kernel is None
 
-    values = tf.constant(clean, tf.float32) / 255
-    camera = add_camera_noise(values, 0.5, 0.5, tf.constant([1, 2]))
-    noise = (camera - values).numpy()
-    level = estimate_noise_level(np.round(camera.numpy() * 255).astype(np.uint8))
+    noise, level, true_mid_sigma = measured_camera_noise(clean, 0.5)
     assert level.kernel is not None and level.kernel.shape[2:] == (3, 3)
     # the noise the filter makes from white noise: its neighbours correlate as the camera's do (about 0.6)
     shaped = tf.nn.conv2d(tf.random.stateless_normal((4, 96, 96, 3), (0, 1)), level.kernel, 1, "VALID").numpy()
     assert neighbour_correlation(shaped) == pytest.approx(neighbour_correlation(noise), abs=0.1)
     assert neighbour_correlation(noise) > 0.4
     # and its strength at mid grey is the camera's, though the finest detail sees a seventh of it
-    mid = np.abs(values.numpy().mean(axis=-1) - 0.5) < 0.1
-    assert float(level.sigma_at(0.5)) == pytest.approx(np.sqrt(np.mean(noise[mid] ** 2)), rel=0.1)
+    assert float(level.sigma_at(0.5)) == pytest.approx(true_mid_sigma, rel=0.1)
 
 
 def test_light_camera_noise_on_textured_photos_is_not_read_much_too_strong():
     # the finest detail sees a seventh of spread noise, so the photos' own finest texture weighs heavily where the
     # noise is light: read from the 10% quantile this read 1.22 times the truth, from the 2% quantile 1.08
-    values = tf.constant(photo_patches(mode="RGB"), tf.float32) / 255
-    camera = add_camera_noise(values, 0.3, 0.3, tf.constant([1, 2]))
+    _, level, true_mid_sigma = measured_camera_noise(photo_patches(mode="RGB"), 0.3)
+    assert float(level.sigma_at(0.5)) == pytest.approx(true_mid_sigma, rel=0.12)
+
+
+def measured_camera_noise(clean: np.ndarray, strength: float):
+    """(the noise, the NoiseLevel measured from the noisy images, the true sigma at mid grey (0-1 scale)) for
+    uint8 colour images through camera noise of that level, saved as 8-bit files are."""
+    values = tf.constant(clean, tf.float32) / 255
+    camera = add_camera_noise(values, strength, strength, tf.constant([1, 2]))
+    noise = (camera - values).numpy()
     level = estimate_noise_level(np.round(camera.numpy() * 255).astype(np.uint8))
     mid = np.abs(values.numpy().mean(axis=-1) - 0.5) < 0.1
-    noise = (camera - values).numpy()
-    assert float(level.sigma_at(0.5)) == pytest.approx(np.sqrt(np.mean(noise[mid] ** 2)), rel=0.12)
+    return noise, level, float(np.sqrt(np.mean(noise[mid] ** 2)))
 
 
 def neighbour_correlation(noise: np.ndarray) -> float:

@@ -11,7 +11,7 @@ import typer
 from denoise.cli.common import NoiseOption, app, fail
 from denoise.cli.progress import finish_run, run_with_progress
 from denoise.errors import DenoiseError
-from denoise.noise.specs import CAMERA_KINDS
+from denoise.noise.specs import CAMERA_JPEG, CAMERA_KINDS
 from denoise.runtime import start_tensorflow
 
 
@@ -62,7 +62,7 @@ def _warn_of_jpeg_copies(jobs, spec) -> None:
     """A copy keeps its original's format, and JPEG compresses the noise just added: it comes out weaker and spread
     over neighbouring pixels, no longer the noise asked for. Say so, with the way round it."""
     lossy = [job for job in jobs if not job.unread and job.output.suffix.lower() in JPEG_SUFFIXES]
-    if lossy and spec.kind != "camera-jpeg":
+    if lossy and spec.kind != CAMERA_JPEG:  # that noise ends in JPEG anyway
         typer.secho(f"warning: {len(lossy)} of the copies ({lossy[0].name} first) are saved as JPEG, as their "
                     f"originals are, and JPEG weakens the added noise and spreads it over neighbouring pixels: they "
                     f"will not carry exactly {spec}. Convert the originals to PNG first for exact noise.",

@@ -131,8 +131,9 @@ def fit_noise_level(means: np.ndarray, variances: np.ndarray, unit_variances: np
     which = np.clip(np.digitize(means, edges) - 1, 0, GROUPS - 1)
     centres, sigmas = [], []
     for group in range(GROUPS):
-        if np.count_nonzero(which == group) >= MIN_BLOCKS:
-            centre, sigma = _low_quantile(means[which == group], variances[which == group], unit_variances)
+        members = which == group
+        if np.count_nonzero(members) >= MIN_BLOCKS:
+            centre, sigma = _low_quantile(means[members], variances[members], unit_variances)
             centres.append(centre)
             sigmas.append(sigma)
     if not centres:  # too few blocks for any group: one level for all
