@@ -14,6 +14,7 @@ from denoise.errors import DatasetError, UsageError
 from denoise.evaluation import psnr
 from denoise.inference.denoiser import load_denoiser
 from denoise.nn.layers import PickFromCells
+from denoise.nn.losses import ClippedNoiseError, expected_clipped
 from denoise.nn.saving import load_model
 from denoise.noise.level import NoiseLevel
 from denoise.noise.specs import parse_noise
@@ -88,6 +89,27 @@ def test_recorrupted_input_and_target_carry_uncorrelated_noise_of_the_promised_s
     assert abs(np.corrcoef(model_input.ravel(), target.ravel())[0, 1]) < 0.02
 
 
+@pytest.mark.parametrize("value", [0.0, 0.03, 0.5, 0.97, 1.0])
+def test_expected_clipped_is_the_mean_of_clipped_noisy_copies(value):
+    sigma = SIGMA / 255
+    copies = np.clip(value + np.random.default_rng(1).normal(0, sigma, 1_000_000), 0, 1)
+    assert float(expected_clipped(value, sigma)) == pytest.approx(copies.mean(), abs=3e-4)
+
+
+@pytest.mark.parametrize("value", [0.02, 0.5, 0.98])
+def test_recorruptions_loss_is_least_at_the_true_value_where_plain_mse_is_pulled_off_by_clipping(value):
+    """Targets are noisy 8-bit copies of one true value; of the constant outputs, the loss prefers the true one."""
+    sigma = SIGMA / 255
+    rng = np.random.default_rng(2)
+    targets = np.clip(np.round((value + rng.normal(0, sigma, (1, 64, 64, 1))) * 255), 0, 255) / 255
+    outputs = np.linspace(0.0, 1.0, 1001)
+    loss = ClippedNoiseError(NoiseLevel((0.5,), (sigma,)).table())
+    chosen = outputs[np.argmin([float(loss(targets, np.full_like(targets, c))) for c in outputs])]
+    assert chosen == pytest.approx(value, abs=0.005)
+    if value != 0.5:  # plain MSE learns the clipped mean: about 4 of 255 too light at 0.02, too dark at 0.98
+        assert abs(targets.mean() - value) > 0.01
+
+
 def test_alpha_falls_from_the_first_to_the_last_over_the_run():
     alphas = [float(alpha_at(tf.constant(step, tf.int64), 101)) for step in (0, 50, 100, 500)]
     assert alphas == pytest.approx([FIRST_ALPHA, (FIRST_ALPHA + LAST_ALPHA) / 2, LAST_ALPHA, LAST_ALPHA])
@@ -123,6 +145,7 @@ def test_a_recorrupted_run_resumes_from_its_checkpoint(noisy_folder, tmp_path):
     result = train(config_for(noisy_folder, out, epochs=2, steps_per_epoch=5, resume=True))
     assert [report.epoch for report in result.history] == [2]  # only the epoch the first run had not done
     assert load_model(out)[1]["epochs"] == 2
+    assert isinstance(load_model(checkpoint_path(out), compile=True)[0].loss, ClippedNoiseError)
 
 
 def test_clean_images_get_a_warning_and_too_few_pixels_an_error_naming_the_minimum():

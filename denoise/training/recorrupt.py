@@ -98,5 +98,23 @@ def validation_pairs(images: list[np.ndarray], level: NoiseLevel, seed: int) -> 
     return pairs
 
 
+def recorruption_loss(level: NoiseLevel):
+    """The loss recorruption trains with: its targets are noisy 8-bit pixels, whose mean near black and white is
+    the clipped mean, so the output is compared by what its noisy copies would average to (losses.py)."""
+    from denoise.nn.losses import ClippedNoiseError
+
+    return ClippedNoiseError(level.table())
+
+
+def expected_noisy(outputs: list[np.ndarray], level: NoiseLevel) -> list[np.ndarray]:
+    """What the noisy copies of each float output image would average to (ClippedNoiseError's comparison), so the
+    validation score measures what the loss does."""
+    from denoise.nn.losses import expected_clipped
+
+    table = level.table()
+    return [np.asarray(expected_clipped(output, table[np.round(np.clip(output, 0.0, 1.0) * 255).astype(np.int32)]))
+            for output in outputs]
+
+
 def _as_tensors(level: NoiseLevel):
     return tf.constant(level.table()), None if level.kernel is None else tf.constant(level.kernel)

@@ -119,9 +119,12 @@ def validation_halves(images: list[np.ndarray], seed: int, size_multiple: int) -
     return halves
 
 
-def self_supervised_scores(denoise, halves) -> tuple[float, float]:
-    """The identity's and the model's self-supervised scores (dB) on fixed validation halves."""
+def self_supervised_scores(denoise, halves, expected=None) -> tuple[float, float]:
+    """The identity's and the model's self-supervised scores (dB) on fixed validation halves (or recorrupted
+    pairs). `expected`, if given, maps the outputs to what their noisy copies average to, the targets' mean (as
+    recorruption's loss does: recorrupt.expected_noisy)."""
     outputs = denoise([first for first, _ in halves])
+    outputs = outputs if expected is None else expected(outputs)
     identity = np.mean([np.mean((first - second) ** 2) for first, second in halves])
     model = np.mean([np.mean((output - second) ** 2) for output, (_, second) in zip(outputs, halves)])
     return _decibels(identity), _decibels(model)

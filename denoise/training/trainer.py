@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -44,7 +45,7 @@ from denoise.noise.specs import SALT_AND_PEPPER
 from denoise.runtime import resolve_precision
 from denoise.training.batches import make_pipeline
 from denoise.training.config import TrainConfig, check_config, checkpoint_path
-from denoise.training.recorrupt import make_recorrupted_pipeline, validation_pairs
+from denoise.training.recorrupt import expected_noisy, make_recorrupted_pipeline, recorruption_loss, validation_pairs
 from denoise.training.self_supervised import (
     RampUp,
     check_noisy_images,
@@ -115,7 +116,7 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
 
     # Variables made inside a MirroredStrategy's scope are copied to every device and kept in step by fit().
     with (tf.distribute.MirroredStrategy() if config.distribute else tf.distribute.get_strategy()).scope():
-        model, start_epoch, best = _model_to_train(config, channels, train_images.shape[1], steps)
+        model, start_epoch, best = _model_to_train(config, channels, train_images.shape[1], steps, level)
         fitted = model if config.fits_network else _self_supervised(model, config, steps)
 
     if not config.fits_network:
@@ -123,7 +124,8 @@ def train(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = 
     remove_unfinished_saves(config.out)  # a killed run's half-written saves (the checkpoint's temps match too)
     validation = _validation_set(data.validation, config, model, level)
     pipeline = _pipeline(train_images, config, steps, start_epoch, size_multiple(model), level)
-    saver = _EpochEnd(config, validation, data.notes, channels, best, on_epoch, start_epoch, network=model)
+    saver = _EpochEnd(config, validation, data.notes, channels, best, on_epoch, start_epoch, network=model,
+                      level=level)
     result = TrainResult(config.out, start_epoch, best, dataset_notes=data.notes)
     if on_start is not None:
         on_start(_start_line(config, model, train_images.shape, steps, len(validation[0]), start_epoch))
@@ -157,8 +159,9 @@ def _start_line(config: TrainConfig, model, patches: tuple, steps: int, validati
             + (f"; resuming after epoch {start_epoch}" if start_epoch else ""))
 
 
-def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
-    """A compiled model with the epoch it starts at and the best PSNR so far: resumed, or built new."""
+def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int, level: NoiseLevel | None = None):
+    """A compiled model with the epoch it starts at and the best PSNR so far: resumed, or built new. With a
+    measured noise `level` (recorruption) it learns with recorruption's loss."""
     resume_from = checkpoint_path(config.out)
     if config.resume:
         model, state = load_model(resume_from, compile=True)
@@ -175,7 +178,8 @@ def _model_to_train(config: TrainConfig, channels: int, size: int, steps: int):
             _copy_weights(start, model, config.init_from)
     if config.precision == "bfloat16":
         model = with_bfloat16_compute(model)
-    model.compile(optimizer=_optimizer(config, steps), loss=loss_function(config.loss), jit_compile=False)
+    loss = loss_function(config.loss) if level is None else recorruption_loss(level)
+    model.compile(optimizer=_optimizer(config, steps), loss=loss, jit_compile=False)
     return model, 0, None
 
 
@@ -337,10 +341,12 @@ def _centre(image: np.ndarray, height: int, width: int) -> np.ndarray:
 class _EpochEnd(keras.callbacks.Callback):
     """Keras callback: validates, saves the best model and a resumable checkpoint, reports, watches for NaN."""
 
-    def __init__(self, config, validation, notes, channels, best, on_epoch, start_epoch: int = 0, network=None):
-        """network: the model saved and validated, when Keras fits a graph around it (target "self")."""
+    def __init__(self, config, validation, notes, channels, best, on_epoch, start_epoch: int = 0, network=None,
+                 level: NoiseLevel | None = None):
+        """network: the model saved and validated, when Keras fits a graph around it (target "self"); level: the
+        measured noise that recorruption's validation pairs carry."""
         super().__init__()
-        self.network = network
+        self.network, self.level = network, level
         self.config, self.validation, self.notes, self.channels = config, validation, notes, channels
         self.best, self.on_epoch, self.history = best, on_epoch, []
         self.last_epoch, self.diverged, self.started = start_epoch, False, time.monotonic()
@@ -410,7 +416,8 @@ class _EpochEnd(keras.callbacks.Callback):
         """The self-supervised scores on the neighbour halves of the noisy validation images, and the noisy and
         denoised PSNR of the clean twins of --validation-path, if given."""
         halves, (clean, noisy) = self.validation
-        scores = self_supervised_scores(self.denoiser, halves) if halves else (float("nan"), float("nan"))
+        expected = None if self.level is None else partial(expected_noisy, level=self.level)
+        scores = self_supervised_scores(self.denoiser, halves, expected) if halves else (float("nan"), float("nan"))
         if not clean:
             return scores, None
         denoised = self.denoiser(noisy)
