@@ -46,6 +46,31 @@ def psnr_of(model: Path, test: Path, noise: str, channels: int) -> tuple[float, 
     return noisy, denoised
 
 
+def clipping_bias(model: Path, test: Path, noise: str, channels: int) -> tuple[float, float]:
+    """The mean signed error (of 255) of the model's outputs where the clean test images are dark (at most DARK)
+    and where they are light (at least LIGHT), the same seeded noise as `denoise eval`'s. A model that learnt the
+    mean of clipped noisy pixels rather than the true value leaves black too light (+) and white too dark (-)."""
+    import numpy as np
+
+    import denoise as api
+
+    images = [np.asarray(Image.open(path).convert("L" if channels == 1 else "RGB"))
+              for path in sorted(test.iterdir()) if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".tif")]
+    errors: dict[str, list[np.ndarray]] = {"dark": [], "light": []}
+
+    def collect(score, noisy, denoised):
+        clean = images[score.index].reshape(denoised.shape).astype(np.float32)
+        error = (denoised * 255.0 - clean)
+        errors["dark"].append(error[clean <= DARK])
+        errors["light"].append(error[clean >= LIGHT])
+
+    api.evaluate(str(model), images, noise, on_image=collect)
+    return tuple(float(np.mean(np.concatenate(errors[side]))) for side in ("dark", "light"))
+
+
+DARK, LIGHT = 25, 230  # of 255: within one sigma-25 noise's reach of black and white
+
+
 def lossless(folder: Path, work: Path) -> Path:
     """The clean images to add noise to: `folder` when its PNG and JPEG images are all PNG, else PNG copies of them
     under `work`. `denoise noise` keeps each file's format, and JPEG would compress the added noise: the
@@ -102,8 +127,9 @@ def main() -> None:
         "self-supervised (noisy only)": (noisy_train, ["--target", "self", "--self-method", args.self_method,
                                                        "--patch-size", str(self_patch)]),
     }
-    scores = {}
+    scores, models = {}, {}
     if args.init_from:
+        models[f"{args.init_from} as it is"] = args.init_from
         scores[f"{args.init_from} as it is"] = psnr_of(Path(args.init_from), args.test, noise, args.channels)
     start = Path(args.init_from).stem if args.init_from else "scratch"
     for name, (data, options) in runs.items():
@@ -114,15 +140,16 @@ def main() -> None:
         model = args.work / f"{kind}-{start}-{noise.replace(':', '-')}-{args.channels}-{patch}{seeded}.keras"
         if not model.exists():
             denoise("train", "--path", str(data), *common, *options, "--out", str(model))
-        scores[name] = psnr_of(model, args.test, noise, args.channels)
+        scores[name], models[name] = psnr_of(model, args.test, noise, args.channels), model
     model = f"fine-tuning {args.init_from}" if args.init_from else f"U-Net width {args.width} from scratch"
     print(f"{args.test.name}, {noise}, {args.epochs} x {args.steps} steps of {args.batch_size} "
           f"{args.patch_size}x{args.patch_size} patches ({self_patch}x{self_patch} noisy ones for self-supervision "
           f"by {args.self_method}{', halved' if halves else ''}), {model}, seed {args.seed}; PSNR dB")
     noisy = next(iter(scores.values()))[0]
-    print(f"  {'noisy input':<30} {noisy:6.2f}")
+    print(f"  {'noisy input':<30} {noisy:6.2f}   mean error where the clean image is dark / light (of 255)")
     for name, (_, denoised) in scores.items():
-        print(f"  {name:<30} {denoised:6.2f}")
+        dark, light = clipping_bias(models[name], args.test, noise, args.channels)
+        print(f"  {name:<30} {denoised:6.2f}   {dark:+.2f} / {light:+.2f}")
     supervised, self_supervised = scores["supervised (clean targets)"][1], scores["self-supervised (noisy only)"][1]
     print(f"  self-supervised trails supervised by {supervised - self_supervised:.2f} dB")
     if args.init_from:

@@ -19,7 +19,7 @@ from denoise.nn.saving import load_model
 from denoise.noise.level import NoiseLevel
 from denoise.noise.specs import parse_noise
 from denoise.training.config import TrainConfig, check_config, checkpoint_path
-from denoise.training.recorrupt import FIRST_ALPHA, LAST_ALPHA, alpha_at, recorrupt
+from denoise.training.recorrupt import FIRST_ALPHA, LAST_ALPHA, alpha_at, recorrupt, recorrupted_examples
 from denoise.training.self_supervised import (
     check_noisy_images,
     neighbour_choices,
@@ -108,6 +108,32 @@ def test_recorruptions_loss_is_least_at_the_true_value_where_plain_mse_is_pulled
     assert chosen == pytest.approx(value, abs=0.005)
     if value != 0.5:  # plain MSE learns the clipped mean: about 4 of 255 too light at 0.02, too dark at 0.98
         assert abs(targets.mean() - value) > 0.01
+
+
+def test_added_noise_runs_the_way_the_photos_noise_runs_in_every_orientation():
+    """Noise spread along rows, in the photos and in the kernel: after the random flips and transposes of training,
+    the added noise must still run the way the patches' own noise does."""
+    sigma, alpha = 0.05, 0.5
+    rng = np.random.default_rng(3)
+    white = rng.normal(0, sigma, (4, 32, 33, 1))
+    along_rows = (white[:, :, :-1] + white[:, :, 1:]) / np.sqrt(2)  # each pixel shares noise with its right neighbour
+    batch = tf.constant(np.round((0.5 + along_rows) * 255).astype(np.uint8))
+    kernel = np.zeros((2, 2, 1, 1), np.float32)
+    kernel[0, :, 0, 0] = 1 / np.sqrt(2)  # the same spreading, along rows
+    table = tf.constant(NoiseLevel((0.5,), (sigma,)).table())
+
+    def runs_along_rows(noise):  # NHWC
+        return np.mean(noise[:, :, 1:] * noise[:, :, :-1]) > np.mean(noise[:, 1:] * noise[:, :-1])
+
+    transposed = []
+    for step in range(8):  # a batch is transposed or not as a whole
+        model_input, target = (t.numpy() for t in recorrupted_examples(
+            batch, tf.constant([4, step], tf.int64), table, tf.constant(kernel), 1, alpha))
+        photo_noise = (model_input + alpha**2 * target) / (1 + alpha**2) - 0.5  # y, oriented as trained on
+        added = (model_input - target) / (alpha + 1 / alpha)  # the added noise, likewise
+        transposed.append(not runs_along_rows(photo_noise))
+        assert runs_along_rows(added) != transposed[-1]
+    assert 0 < sum(transposed) < len(transposed)  # both orientations occurred
 
 
 def test_alpha_falls_from_the_first_to_the_last_over_the_run():

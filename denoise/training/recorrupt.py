@@ -37,14 +37,18 @@ LAST_ALPHA = 0.3
 
 def recorrupted_examples(batch, seed, sigma_table, kernel, size_multiple: int, alpha):
     """(input, target) float batches for one batch of noisy uint8 patches: cropped to the network's grid (not
-    mirrored: a mirrored pixel would repeat its noise), oriented at random, recorrupted with `alpha`."""
+    mirrored: a mirrored pixel would repeat its noise), recorrupted with `alpha`, then oriented at random, input and
+    target alike. Oriented after recorrupting, because the kernel shapes the added noise as the photos' noise runs:
+    added to a transposed patch, noise spread along rows would cross noise spread along columns."""
     seeds = tf.random.experimental.stateless_split(seed, 4)
-    noisy = tf.cast(batch, tf.float32) / 255.0
     height = (int(batch.shape[1]) // size_multiple) * size_multiple
     width = (int(batch.shape[2]) // size_multiple) * size_multiple
-    noisy = random_orientation(noisy[:, :height, :width], seeds)
+    noisy = tf.cast(batch[:, :height, :width], tf.float32) / 255.0
     normal = tf.random.stateless_normal(normal_shape(tf.shape(noisy), kernel), seeds[3])
-    return recorrupt(noisy, sigma_table, kernel, normal, alpha)
+    model_input, target = recorrupt(noisy, sigma_table, kernel, normal, alpha)
+    both = random_orientation(tf.concat([model_input, target], axis=-1), seeds)
+    channels = int(batch.shape[-1])
+    return both[..., :channels], both[..., channels:]
 
 
 def alpha_at(step, total_steps: int):
