@@ -22,6 +22,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
+from denoise.io.images import IMAGE_SUFFIXES  # noqa: E402
 from denoise.noise.detection import detect_noise_kind, whiteness  # noqa: E402
 from denoise.noise.specs import (  # noqa: E402
     CAMERA,
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count", type=int, default=10, help="use every n-th image, this many in all")
     parser.add_argument("--size", type=int, default=320, help="crop each image to at most this many pixels a side")
     args = parser.parse_args(argv)
-    files = sorted(path for path in args.clean.iterdir() if path.suffix.lower() in {".png", ".jpg", ".jpeg"})
+    files = sorted(path for path in args.clean.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
     files = files[:: max(1, len(files) // args.count)][: args.count]
     clean = [np.asarray(Image.open(f).convert("RGB"), np.float32)[: args.size, : args.size] / 255 for f in files]
     print(f"{len(clean)} images of {args.clean}, at most {args.size}x{args.size}")

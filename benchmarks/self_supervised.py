@@ -28,6 +28,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from denoise.io.images import IMAGE_SUFFIXES
+
 
 def denoise(*args: str) -> str:
     """Run the denoise command; its stdout, or exit with its stderr."""
@@ -55,7 +57,7 @@ def clipping_bias(model: Path, test: Path, noise: str, channels: int) -> tuple[f
     import denoise as api
 
     images = [np.asarray(Image.open(path).convert("L" if channels == 1 else "RGB"))
-              for path in sorted(test.iterdir()) if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".tif")]
+              for path in sorted(test.iterdir()) if path.suffix.lower() in IMAGE_SUFFIXES]
     errors: dict[str, list[np.ndarray]] = {"dark": [], "light": []}
 
     def collect(score, noisy, denoised):
@@ -72,10 +74,10 @@ DARK, LIGHT = 25, 230  # of 255: within one sigma-25 noise's reach of black and 
 
 
 def lossless(folder: Path, work: Path) -> Path:
-    """The clean images to add noise to: `folder` when its PNG and JPEG images are all PNG, else PNG copies of them
-    under `work`. `denoise noise` keeps each file's format, and JPEG would compress the added noise: the
+    """The clean images to add noise to: `folder` when its images are all PNG, else PNG copies of them under
+    `work`. `denoise noise` keeps each file's format, and JPEG would compress the added noise: the
     self-supervised run would learn a different noise from the one it is scored on."""
-    files = [path for path in sorted(folder.iterdir()) if path.suffix.lower() in (".png", ".jpg", ".jpeg")]
+    files = [path for path in sorted(folder.iterdir()) if path.suffix.lower() in IMAGE_SUFFIXES]
     if all(path.suffix.lower() == ".png" for path in files):
         return folder
     copies = work / f"{folder.name}-png"
