@@ -9,7 +9,8 @@ measures it from the noisy images alone, and prints, per brightness group, the m
     python benchmarks/noise_level.py --clean ../shared/data/train400 --noise camera:0.5 --noise poisson:30 \\
         --noise gaussian:25
 
---quantile overrides the low quantile of the block variances the estimate takes (level.QUANTILE).
+--selected overrides the fraction of the flattest blocks of each brightness group the estimate measures
+(level.SELECTED).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def main() -> None:
     parser.add_argument("--noise", action="append", required=True, help="a noise spec (camera:0.5); repeatable")
     parser.add_argument("--channels", type=int, default=1, choices=(1, 3))
     parser.add_argument("--crop", type=int, help="cut every image to its centre crop x crop (default: the smallest)")
-    parser.add_argument("--quantile", type=float, help="the low quantile of block variances (default: level.py's)")
+    parser.add_argument("--selected", type=float, help="the fraction of flattest blocks measured (default: level.py's)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
@@ -38,12 +39,12 @@ def main() -> None:
     from denoise.io.images import array_to_uint8
     from denoise.noise import level
 
-    if args.quantile is not None:
-        level.QUANTILE = args.quantile
+    if args.selected is not None:
+        level.SELECTED = args.selected
     images = read_folder(args.clean, args.channels).values()
     clean = centre_crops([array_to_uint8(image) for image in images], args.crop)
     print(f"{args.clean.name}: {len(clean)} images of {clean.shape[1]}x{clean.shape[2]}, {args.channels} channel(s), "
-          f"quantile {level.QUANTILE}; sigma of 255")
+          f"flattest {level.SELECTED:.0%} of blocks measured; sigma of 255")
     for spec in args.noise:
         noisy = np.stack([add_noise(image, spec, seed=[args.seed, index]) for index, image in enumerate(clean)])
         measured = level.estimate_noise_level(noisy)

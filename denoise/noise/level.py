@@ -4,17 +4,22 @@ Camera and photon noise grow with the signal (a pixel of true value x varies wit
 at black and white squeezes it again. Self-supervised training by recorruption (training/recorrupt.py) adds noise
 of the same strength as the images already carry, so that strength is measured once from the training images:
 
-- The finest diagonal detail of each 2x2 block (Haar's HH band) is pooled over blocks of BLOCK x BLOCK such cells,
-  beside their mean brightness.
-- Texture and edges only ever add to a block's variance, so in each brightness group the low QUANTILE of the block
-  variances is taken, and divided by the same quantile for pure noise of unit variance and the measured spread
-  (simulated once: pure_noise_variances). That one ratio corrects three things: the low quantile of a noise-only
-  block lies below its mean; noise spread over neighbouring pixels (a camera's, correlation.py) has less of its
-  variance in the finest detail (15% on camera:0.5 noise, where white noise has all of it); and it makes
-  neighbouring cells' details correlate, so a block holds fewer independent values than its 64 cells.
-- The quantile is low (2%) because photos' finest texture is about 1 of 255 there, and spread noise shows only part
-  of itself: on Train400 with camera:0.5 noise (4.6 of 255 at mid grey), the 10% quantile read 5.8, the 2% one 5.0
-  (`benchmarks/noise_level.py`).
+- Each 2x2 cell is split into its finest details (Haar's bands): the diagonal one (HH) measures the noise, the
+  horizontal and vertical ones (LH, HL) find where the photo is flat. Both are pooled over blocks of BLOCK x BLOCK
+  cells, beside the blocks' mean brightness.
+- Texture and edges only ever add to a block's detail, so in each brightness group the SELECTED fraction of blocks
+  with the least LH and HL detail is taken: flat blocks, whose HH detail is nearly all noise. Their mean HH detail,
+  divided by the same mean for pure noise of unit variance and the measured spread (simulated once:
+  pure_noise_details), is the noise variance. That ratio also corrects for noise spread over neighbouring pixels
+  (a camera's, correlation.py), which has less of its variance in the finest detail (15% on camera:0.5 noise, where
+  white noise has all of it).
+- Choosing the blocks by one band and measuring them by another keeps the choice from favouring blocks whose own
+  noise happened to come out weak: for white noise the bands of a cell are independent. An earlier version took a
+  low quantile of the HH detail itself and divided by pure noise's quantile; the photos' texture in the blocks it
+  chose made it read 2-3% high on white noise and 3-12% on camera noise in the mid tones, where this reads 0-4%
+  (`benchmarks/noise_level.py`, docs/training.md).
+- A group's brightness is the median of its chosen blocks', not of all its blocks: where the noise grows with the
+  light, the flattest blocks of a group are not spread evenly over it.
 - Between group centres the sigma is interpolated, beyond them held.
 """
 
@@ -27,15 +32,13 @@ from scipy import signal
 
 from denoise.noise.correlation import is_white, noise_correlation, shaping_kernel
 
-BLOCK = 8  # HH coefficients a side per block: 16x16 pixels
-QUANTILE = 0.02
-BLOCKS_BELOW = 5  # a group of few blocks takes a higher quantile, so that this many blocks lie below it
-# Narrow groups: where the noise grows with the light, a group's quietest blocks are its darkest, and its low
-# quantile reads the noise of darker blocks than the group's median (shot noise read 10% low in the dark tones
-# with 8 groups)
+BLOCK = 8  # detail coefficients a side per block: 16x16 pixels
+SELECTED = 0.05  # the flattest fraction of each brightness group's blocks (2-20% tried: docs/training.md)
+MIN_SELECTED = 10  # a group of few blocks takes a larger fraction, so that at least this many are chosen
+# Narrow groups: where the noise grows with the light, it varies across a wide group
 GROUPS = 16
-MIN_BLOCKS = 50  # blocks below which a brightness group's quantile is too rough to count (its quantile: 10%)
-SIMULATED_FIELDS, SIMULATED_SIDE = 16, 512  # pure noise for pure_noise_variances: 16,384 blocks a channel
+MIN_BLOCKS = 50  # blocks below which a brightness group is too rough to count
+SIMULATED_FIELDS, SIMULATED_SIDE = 16, 512  # pure noise for pure_noise_details: 16,384 blocks a channel
 MAX_SAMPLED_IMAGES = 512
 # Blocks with more of their cells clipped at black or white are left out: a clipped pixel has lost its noise, and
 # a blown-out sky would read as noiseless. Strong noise clips a few pixels of most dark and light blocks.
@@ -81,20 +84,21 @@ def estimate_noise_level(images: np.ndarray) -> NoiseLevel:
     sample = images[:: max(1, len(images) // MAX_SAMPLED_IMAGES)].astype(np.float32) / 255.0
     correlation = noise_correlation(sample)
     kernel = None if is_white(correlation) else shaping_kernel(correlation)
-    means, variances = [], []
+    blocks = []
     for image in sample:
         for channel in range(image.shape[-1]):
-            mean, variance, clipped = block_statistics(image[..., channel])
-            means.append(mean[~clipped])  # a pixel clipped at black or white has lost its noise
-            variances.append(variance[~clipped])
-    unit_variances = pure_noise_variances(kernel, sample.shape[-1])
-    level = fit_noise_level(np.concatenate(means), np.concatenate(variances), unit_variances)
+            mean, noise_detail, flatness, clipped = block_statistics(image[..., channel])
+            # a pixel clipped at black or white has lost its noise
+            blocks.append(np.stack([mean, noise_detail, flatness])[:, ~clipped])
+    means, noise_details, flatness = np.concatenate(blocks, axis=1) if blocks else np.zeros((3, 0))
+    level = fit_noise_level(means, noise_details, flatness, pure_noise_details(kernel, sample.shape[-1]))
     return NoiseLevel(level.brightness, level.sigma, kernel)
 
 
-def pure_noise_variances(kernel: np.ndarray | None, channels: int) -> np.ndarray:
-    """The block variances block_statistics gives for noise of unit variance shaped by `kernel` (white where None),
-    every channel pooled: simulated with a fixed seed, so the same kernel gives the same values."""
+def pure_noise_details(kernel: np.ndarray | None, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (HH detail, LH and HL detail) that block_statistics gives for noise of unit variance shaped by `kernel`
+    (white where None), every channel pooled: simulated with a fixed seed, so the same kernel gives the same
+    values."""
     side = SIMULATED_SIDE + (0 if kernel is None else kernel.shape[0] - 1)
     white = np.random.default_rng(0).standard_normal((channels, SIMULATED_FIELDS, side, side), np.float32)
     if kernel is None:
@@ -102,29 +106,32 @@ def pure_noise_variances(kernel: np.ndarray | None, channels: int) -> np.ndarray
     else:  # as tf.nn.conv2d applies it: output channel d sums input channel c through kernel[:, :, c, d]
         noise = np.stack([sum(signal.correlate(white[c], kernel[None, :, :, c, d], mode="valid", method="fft")
                               for c in range(channels)) for d in range(channels)])
-    variances = [block_statistics(plane)[1] for planes in noise for plane in planes]
-    return np.concatenate(variances)
+    details = [block_statistics(plane)[1:3] for planes in noise for plane in planes]
+    return np.concatenate([hh for hh, _ in details]), np.concatenate([flatness for _, flatness in details])
 
 
-def block_statistics(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean brightness, mean squared HH coefficient, whether over MAX_CLIPPED of its 2x2 cells hold a pure black
-    or white pixel) of each block of an HxW plane, flattened."""
+def block_statistics(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per block of an HxW plane, flattened: its mean brightness, mean squared HH coefficient, mean squared LH and
+    HL coefficients (summed), and whether over MAX_CLIPPED of its 2x2 cells hold a pure black or white pixel."""
     height, width = plane.shape[0] // 2 * 2, plane.shape[1] // 2 * 2
     cells = plane[:height, :width].reshape(height // 2, 2, width // 2, 2)
-    mean = cells.mean(axis=(1, 3))
-    detail = (cells[:, 0, :, 0] - cells[:, 0, :, 1] - cells[:, 1, :, 0] + cells[:, 1, :, 1]) / 2
+    top_left, top_right, bottom_left, bottom_right = (cells[:, row, :, col] for row in (0, 1) for col in (0, 1))
+    diagonal = (top_left - top_right - bottom_left + bottom_right) / 2
+    vertical = (top_left + top_right - bottom_left - bottom_right) / 2  # the top row against the bottom one
+    horizontal = (top_left - top_right + bottom_left - bottom_right) / 2  # the left column against the right one
 
     def pooled(values):
         rows, cols = values.shape[0] // BLOCK * BLOCK, values.shape[1] // BLOCK * BLOCK
         return values[:rows, :cols].reshape(rows // BLOCK, BLOCK, cols // BLOCK, BLOCK).mean(axis=(1, 3)).ravel()
 
     clipped = ((cells <= 0) | (cells >= 1)).any(axis=(1, 3)).astype(np.float32)
-    return pooled(mean), pooled(detail**2), pooled(clipped) > MAX_CLIPPED
+    return (pooled(cells.mean(axis=(1, 3))), pooled(diagonal**2), pooled(vertical**2 + horizontal**2),
+            pooled(clipped) > MAX_CLIPPED)
 
 
-def fit_noise_level(means: np.ndarray, variances: np.ndarray, unit_variances: np.ndarray) -> NoiseLevel:
-    """The low quantile of the block variances in each brightness group with enough blocks, over the same quantile
-    of unit_variances, those of noise of unit variance (pure_noise_variances)."""
+def fit_noise_level(means: np.ndarray, noise_details: np.ndarray, flatness: np.ndarray,
+                    pure_noise: tuple[np.ndarray, np.ndarray]) -> NoiseLevel:
+    """The noise level of each brightness group with enough blocks, from its flattest blocks (_flat_blocks_sigma)."""
     if means.size == 0:
         return NoiseLevel((0.5,), (0.0,))
     edges = np.linspace(0.0, 1.0, GROUPS + 1)
@@ -133,16 +140,20 @@ def fit_noise_level(means: np.ndarray, variances: np.ndarray, unit_variances: np
     for group in range(GROUPS):
         members = which == group
         if np.count_nonzero(members) >= MIN_BLOCKS:
-            centre, sigma = _low_quantile(means[members], variances[members], unit_variances)
+            centre, sigma = _flat_blocks_sigma(means[members], noise_details[members], flatness[members], pure_noise)
             centres.append(centre)
             sigmas.append(sigma)
     if not centres:  # too few blocks for any group: one level for all
-        return NoiseLevel((0.5,), (_low_quantile(means, variances, unit_variances)[1],))
+        return NoiseLevel((0.5,), (_flat_blocks_sigma(means, noise_details, flatness, pure_noise)[1],))
     return NoiseLevel(tuple(centres), tuple(sigmas))
 
 
-def _low_quantile(means: np.ndarray, variances: np.ndarray, unit_variances: np.ndarray) -> tuple[float, float]:
-    """(median brightness, sigma) of one group of blocks, the sigma from its low quantile of variances."""
-    quantile = min(1.0, max(QUANTILE, BLOCKS_BELOW / variances.size))
-    sigma = float(np.sqrt(np.quantile(variances, quantile) / np.quantile(unit_variances, quantile)))
-    return float(np.median(means)), sigma
+def _flat_blocks_sigma(means: np.ndarray, noise_details: np.ndarray, flatness: np.ndarray,
+                       pure_noise: tuple[np.ndarray, np.ndarray]) -> tuple[float, float]:
+    """(median brightness, sigma) of the flattest SELECTED of one group's blocks: their mean HH detail over that of
+    the same fraction of pure noise's blocks, chosen the same way."""
+    fraction = min(1.0, max(SELECTED, MIN_SELECTED / means.size))
+    chosen = flatness <= np.quantile(flatness, fraction)
+    pure_detail, pure_flatness = pure_noise
+    unit = pure_detail[pure_flatness <= np.quantile(pure_flatness, fraction)].mean()
+    return float(np.median(means[chosen])), float(np.sqrt(noise_details[chosen].mean() / unit))
