@@ -18,9 +18,16 @@ Poisson noise, against 45% and 57% at a fixed 0.5, the paper's choice; with the 
 since (noise/level.py), 75% on camera noise and 57% on Poisson (`benchmarks/self_supervised.py`,
 docs/training.md).
 
+The noisy photos are 8-bit files, their noise cut off at black and white, so near black a pixel's noisy copies
+average to more than its true value (10 of 255 at sigma 25) and near white to less: the targets' mean there is
+that clipped mean. Trained on them with plain MSE the network learns it and leaves black a little grey; so the loss
+(losses.ClippedNoiseError) compares the targets with what the output's noisy copies would average to, and the
+network learns the true value.
+
 Validation uses the same idea on fixed recorruptions of the held-out noisy images: the mean squared difference
-between the model's output and the target is its error against the clean image plus a constant (the target's
-noise), so this "self-supervised score" ranks models as PSNR against clean images would, and the best is kept.
+between the model's output (as the loss sees it) and the target is its error against the clean image plus a
+constant (the target's noise), so this "self-supervised score" ranks models as PSNR against clean images would, and
+the best is kept.
 """
 
 from __future__ import annotations
