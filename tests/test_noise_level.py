@@ -8,7 +8,8 @@ import tensorflow as tf
 from PIL import Image
 
 from denoise.noise.camera import add_camera_noise
-from denoise.noise.level import SELECTED, estimate_noise_level, pure_noise_details
+from denoise.noise.clipping import clipped_mean, clipped_std
+from denoise.noise.level import SELECTED, NoiseLevel, estimate_noise_level, pure_noise_details
 
 CLEAN = Path(__file__).parents[1] / "samples" / "clean"
 
@@ -101,3 +102,24 @@ def test_choosing_flat_blocks_by_one_band_does_not_bias_the_other_on_white_noise
     chosen = flatness <= np.quantile(flatness, SELECTED)
     assert diagonal[chosen].mean() == pytest.approx(1.0, abs=0.02)
     assert flatness[chosen].mean() < 0.8 * 2  # two bands of unit variance, well below their mean of 2
+
+
+@pytest.mark.parametrize("value", [0.0, 0.03, 0.5, 0.97, 1.0])
+@pytest.mark.parametrize("sigma", [0.02, 0.1, 0.3])
+def test_clipped_mean_and_spread_are_those_of_clipped_noisy_copies(value, sigma):
+    copies = np.clip(value + np.random.default_rng(1).normal(0, sigma, 1_000_000), 0, 1)
+    assert float(clipped_mean(value, sigma)) == pytest.approx(copies.mean(), abs=5e-4)
+    assert float(clipped_std(value, sigma)) == pytest.approx(copies.std(), abs=5e-4)
+
+
+def test_the_noise_before_clipping_goes_on_beyond_the_groups_clipping_squeezed():
+    # Gaussian noise of 25 read lower in the outer groups, where clipping squeezed it: they are not trusted
+    gaussian = NoiseLevel((0.1, 0.5, 0.9), (21 / 255, 25 / 255, 21 / 255))
+    assert gaussian.clean_sigma_at(np.array([0.0, 0.1, 0.5, 1.0])) * 255 == pytest.approx([25, 25, 25, 25])
+    # shot noise, variance proportional to the light: the straight line through the variances reaches 0 at black
+    centres = np.linspace(0.3, 0.7, 5)
+    shot = NoiseLevel(tuple(centres), tuple(np.sqrt(centres / 30)))
+    assert shot.clean_sigma_at(np.array([0.0, 0.1, 1.0])) == pytest.approx(np.sqrt([0.0, 0.1 / 30, 1 / 30]), abs=1e-6)
+    # what the noisy pixels of a black region spread by, and average to, at sigma 25
+    assert gaussian.noisy_sigma_table()[5] * 255 == pytest.approx(25 * np.sqrt(0.5 - 1 / (2 * np.pi)), rel=0.01)
+    assert gaussian.clipped_mean_table()[0] * 255 == pytest.approx(25 / np.sqrt(2 * np.pi), rel=0.01)

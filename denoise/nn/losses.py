@@ -23,49 +23,36 @@ def loss_function(name: str):
     return psnr_loss if name == "psnr" else name
 
 
-def expected_clipped(value, sigma):
-    """The mean of clip(value + sigma * Z, 0, 1) over standard normal Z: what the noisy pixels of a true value
-    average to when, as in an 8-bit file, the noise is cut off at black and white. Near black it lies above the
-    true value (at sigma 25 of 255, a black pixel's noisy copies average 10 of 255), near white below it.
-
-    Its slope in `value` is the chance that a noisy copy is not clipped, so where clipping is rare it is the
-    identity. Works on tensors and arrays (keras.ops); sigma is a number or broadcasts against value.
-    """
+def interpolated(table, value):
+    """The 256-entry table (of the levels 0, 1/255, ..., 1) at `value`, linearly interpolated, and extrapolated
+    along the end segments beyond [0, 1] so that the slope never vanishes. Works on tensors and arrays
+    (keras.ops)."""
     ops = keras.ops
-    value = ops.convert_to_tensor(value, "float32")
-    sigma = ops.maximum(ops.convert_to_tensor(sigma, "float32"), 1e-4)
-    below, above = -value / sigma, (1.0 - value) / sigma  # black and white, in units of sigma from the value
-
-    def cumulative(z):
-        return 0.5 * (1.0 + ops.erf(z / math.sqrt(2.0)))
-
-    def density(z):
-        return ops.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
-
-    unclipped = cumulative(above) - cumulative(below)
-    return value * unclipped + sigma * (density(below) - density(above)) + (1.0 - cumulative(above))
+    table = ops.convert_to_tensor(table, "float32")
+    position = ops.convert_to_tensor(value, "float32") * 255.0
+    lower = ops.clip(ops.floor(ops.stop_gradient(position)), 0.0, 254.0)
+    index = ops.cast(lower, "int32")
+    start, end = ops.take(table, index), ops.take(table, index + 1)
+    return start + (position - lower) * (end - start)
 
 
 @keras.saving.register_keras_serializable(package="denoise")
 class ClippedNoiseError(keras.losses.Loss):
-    """Mean squared error between a noisy target and what the output's noisy copies would average to
-    (expected_clipped), with the noise's sigma at the output's brightness from a 256-level table.
+    """Mean squared error between noisy targets and what the output's noisy 8-bit copies would average to: the
+    output looked up in a table of the clipped mean at each true level (NoiseLevel.clipped_mean_table).
 
-    For targets that are noisy 8-bit pixels (recorruption's), whose mean is the clipped mean and not the true value:
-    with plain MSE the network learns that mean and leaves black a little grey and white a little dim; with this
-    loss it learns the value whose clipped mean matches the target, the true value.
+    For targets that are noisy 8-bit pixels (recorruption's), whose mean near black and white is the clipped mean and
+    not the true value: with plain MSE the network learns that mean and leaves black a little grey and white a little
+    dim; with this loss it learns the value whose clipped mean matches the target, the true value.
     """
 
-    def __init__(self, sigma_table, name: str = "clipped_noise_error", **kwargs):
+    def __init__(self, clipped_means, name: str = "clipped_noise_error", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.sigma_table = [float(sigma) for sigma in sigma_table]
+        self.clipped_means = [float(mean) for mean in clipped_means]
 
     def call(self, target, output):
-        ops = keras.ops
-        output = ops.cast(output, "float32")
-        level = ops.round(ops.clip(ops.stop_gradient(output), 0.0, 1.0) * 255.0)
-        sigma = ops.take(ops.convert_to_tensor(self.sigma_table, "float32"), ops.cast(level, "int32"))
-        return ops.mean(ops.square(expected_clipped(output, sigma) - ops.cast(target, "float32")), axis=-1)
+        expected = interpolated(self.clipped_means, keras.ops.cast(output, "float32"))
+        return keras.ops.mean(keras.ops.square(expected - keras.ops.cast(target, "float32")), axis=-1)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "sigma_table": self.sigma_table}
+        return {**super().get_config(), "clipped_means": self.clipped_means}

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal
 
+from denoise.noise.clipping import clipped_mean, clipped_std
 from denoise.noise.correlation import is_white, noise_correlation, shaping_kernel
 
 BLOCK = 8  # detail coefficients a side per block: 16x16 pixels
@@ -40,6 +41,7 @@ GROUPS = 16
 MIN_BLOCKS = 50  # blocks below which a brightness group is too rough to count
 SIMULATED_FIELDS, SIMULATED_SIDE = 16, 512  # pure noise for pure_noise_details: 16,384 blocks a channel
 MAX_SAMPLED_IMAGES = 512
+CLIP_FREE = 2.33  # sigmas from black and white beyond which under 1% of a group's pixels are clipped
 # Blocks with more of their cells clipped at black or white are left out: a clipped pixel has lost its noise, and
 # a blown-out sky would read as noiseless. Strong noise clips a few pixels of most dark and light blocks.
 MAX_CLIPPED = 0.25
@@ -62,6 +64,37 @@ class NoiseLevel:
     def table(self) -> np.ndarray:
         """The standard deviation at each of the 256 levels of an 8-bit pixel, float32."""
         return self.sigma_at(np.arange(256) / 255.0).astype(np.float32)
+
+    def clean_sigma_at(self, value) -> np.ndarray:
+        """The noise's standard deviation before clipping at a true value (0-1). Between the groups far enough from
+        black and white that clipping cannot have squeezed their noise (CLIP_FREE sigmas) it is the measured one;
+        beyond them the variance goes on along the straight line through theirs (photon noise plus read noise
+        grows so, a*x + b), from the outermost group's."""
+        centres, sigmas = np.asarray(self.brightness, np.float64), np.asarray(self.sigma, np.float64)
+        free = (centres >= CLIP_FREE * sigmas) & (1.0 - centres >= CLIP_FREE * sigmas)
+        if not free.any():  # noise so strong that every group is clipped: the one nearest mid grey
+            free = np.abs(centres - 0.5) == np.abs(centres - 0.5).min()
+        centres, sigmas = centres[free], sigmas[free]
+        slope = np.polyfit(centres, sigmas**2, 1)[0] if len(centres) > 1 else 0.0
+        value = np.asarray(value, np.float64)
+        below = sigmas[0] ** 2 + slope * (value - centres[0])
+        above = sigmas[-1] ** 2 + slope * (value - centres[-1])
+        outside = np.sqrt(np.maximum(np.where(value < centres[0], below, above), 0.0))
+        return np.where((value >= centres[0]) & (value <= centres[-1]), np.interp(value, centres, sigmas), outside)
+
+    def clipped_mean_table(self) -> np.ndarray:
+        """What the noisy 8-bit copies of each of the 256 true levels average to (clipping.clipped_mean), float32."""
+        levels = np.arange(256) / 255.0
+        return clipped_mean(levels, self.clean_sigma_at(levels)).astype(np.float32)
+
+    def noisy_sigma_table(self) -> np.ndarray:
+        """How far noisy 8-bit pixels stray from their mean, at each of the 256 levels of that mean, float32: the
+        clean_sigma_at of the true value whose clipped copies average to the level, squeezed as clipping squeezes
+        it (clipping.clipped_std). Near black at sigma 25 it is 15 of 255, not 25."""
+        truth = np.linspace(0.0, 1.0, 1025)
+        means = np.maximum.accumulate(clipped_mean(truth, self.clean_sigma_at(truth)))
+        true_values = np.interp(np.arange(256) / 255.0, means, truth)
+        return clipped_std(true_values, self.clean_sigma_at(true_values)).astype(np.float32)
 
     def describe(self) -> str:
         dark, mid, light = (float(self.sigma_at(v)) * 255 for v in (0.1, 0.5, 0.9))

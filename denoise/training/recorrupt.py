@@ -18,11 +18,14 @@ Poisson noise, against 45% and 57% at a fixed 0.5, the paper's choice; with the 
 since (noise/level.py), 75% on camera noise and 57% on Poisson (`benchmarks/self_supervised.py`,
 docs/training.md).
 
-The noisy photos are 8-bit files, their noise cut off at black and white, so near black a pixel's noisy copies
-average to more than its true value (10 of 255 at sigma 25) and near white to less: the targets' mean there is
-that clipped mean. Trained on them with plain MSE the network learns it and leaves black a little grey; so the loss
-(losses.ClippedNoiseError) compares the targets with what the output's noisy copies would average to, and the
-network learns the true value.
+The noisy photos are 8-bit files, their noise cut off at black and white (noise/clipping.py). Near black a pixel's
+noisy copies vary less than elsewhere (15 of 255 at sigma 25, not 25), so the noise added is as strong as the noisy
+pixels' own spread at their 3x3 mean (NoiseLevel.noisy_sigma_table): at the unclipped strength the input's and the
+target's noise correlated negatively there (-0.4 on black), and the network learnt to smooth dark regions away.
+And near black the noisy copies average to more than the true value (10 of 255 at sigma 25), near white to less:
+the targets' mean there is that clipped mean. Trained on them with plain MSE the network learns it and leaves black
+a little grey; so the loss (losses.ClippedNoiseError) compares the targets with what the output's noisy copies
+would average to, and the network learns the true value.
 
 Validation uses the same idea on fixed recorruptions of the held-out noisy images: the mean squared difference
 between the model's output (as the loss sees it) and the target is its error against the clean image plus a
@@ -114,18 +117,17 @@ def recorruption_loss(level: NoiseLevel):
     the clipped mean, so the output is compared by what its noisy copies would average to (losses.py)."""
     from denoise.nn.losses import ClippedNoiseError
 
-    return ClippedNoiseError(level.table())
+    return ClippedNoiseError(level.clipped_mean_table())
 
 
 def expected_noisy(outputs: list[np.ndarray], level: NoiseLevel) -> list[np.ndarray]:
     """What the noisy copies of each float output image would average to (ClippedNoiseError's comparison), so the
     validation score measures what the loss does."""
-    from denoise.nn.losses import expected_clipped
+    from denoise.nn.losses import interpolated
 
-    table = level.table()
-    return [np.asarray(expected_clipped(output, table[np.round(np.clip(output, 0.0, 1.0) * 255).astype(np.int32)]))
-            for output in outputs]
+    table = level.clipped_mean_table()
+    return [np.asarray(interpolated(table, output)) for output in outputs]
 
 
 def _as_tensors(level: NoiseLevel):
-    return tf.constant(level.table()), None if level.kernel is None else tf.constant(level.kernel)
+    return tf.constant(level.noisy_sigma_table()), None if level.kernel is None else tf.constant(level.kernel)
